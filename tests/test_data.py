@@ -1,0 +1,53 @@
+"""The bundled airline set: reproducible, sized as documented, and faithful to its policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.airline import refund_decision
+from course.data import DATA_DIR, load_split
+from course.data.make_airline_support import AIRLINE_CAUSES, SPLITS, WEATHER_CAUSES, generate
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    from course.data.make_airline_support import write
+
+    write(tmp_path)
+    for split in SPLITS:
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == (DATA_DIR / "airline_support" / "v1" / f"{split}.jsonl").read_bytes()
+
+
+def test_sizes_and_unique_requests():
+    rows = {s: load_split("airline_support", s) for s in SPLITS}
+    assert {s: len(r) for s, r in rows.items()} == {"train": 480, "validation": 60, "test": 60}
+    requests = [r["request"] for split in rows.values() for r in split]
+    assert len(set(requests)) == len(requests) == 600
+
+
+def test_every_reply_applies_the_policy():
+    for row in load_split("airline_support", "train"):
+        assert row["cause"] in (AIRLINE_CAUSES if row["refund"] else WEATHER_CAUSES)
+        assert row["cause"] in row["request"] and row["cause"] in row["reply"]
+        assert refund_decision(row["reply"]) is row["refund"]
+    assert sum(r["refund"] for r in load_split("airline_support", "test")) == 30
+
+
+def test_generation_depends_on_the_seed():
+    assert generate(1)["train"][0] != generate(2)["train"][0]
+
+
+@pytest.mark.parametrize("reply, decision", [
+    ("I'm sorry. Because a crew shortage is our responsibility, you are entitled to a full refund.", True),
+    ("I'm sorry, but weather such as fog is not covered by refunds under our policy.", False),
+    ("Our policy only provides refunds when a delay is our fault, so a refund isn't possible here.", False),
+    ("Have a nice day!", None),
+])
+def test_refund_decision(reply, decision):
+    assert refund_decision(reply) is decision
+
+
+def test_unknown_data_set_and_split():
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_split("nope", "train")
+    with pytest.raises(ValueError, match="no split 'dev'"):
+        load_split("airline_support", "dev")

@@ -1,0 +1,138 @@
+"""The course command line end to end: build, grade, check, main, on the real LoRA lesson."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_course
+from course.notebooks import graded_cells, read_notebook
+
+SOLUTION = ROOT / "solutions" / "06-lora" / "exercise.ipynb"
+RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
+POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
+
+
+def test_committed_notebooks_carry_no_outputs():
+    for path in [*ROOT.glob("solutions/*/*.ipynb"), *ROOT.glob("lessons/*/*.ipynb")]:
+        for cell in read_notebook(path).cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path
+
+
+def test_build_twice_matches_the_committed_lessons(tmp_path):
+    for folder in ["solutions", "lessons"]:
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    for _ in range(2):
+        result = run_course("build", root=tmp_path)
+        assert result.returncode == 0, result.stderr
+    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "lessons").rglob("*.ipynb"))
+    rebuilt = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lessons").rglob("*.ipynb"))
+    assert committed == rebuilt and committed
+    for rel in committed:
+        assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+
+
+def test_released_notebook_hides_solutions_and_hidden_tests():
+    text = RELEASED.read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "return r * d_in + d_out * r" not in text and "from peft.tuners.lora" not in text
+    assert [c.metadata.nbgrader.grade_id for c in graded_cells(read_notebook(RELEASED))] == list(POINTS)
+
+
+def test_grade_reference_full_marks_and_released_zero(submissions, tmp_path):
+    reference = submissions("reference", SOLUTION)
+    blank = submissions("blank", RELEASED)
+    out = tmp_path / "grades.csv"
+    result = run_course("grade", "06-lora", reference, blank, "--csv", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["student", "lesson", "cell", "points", "max_points"]
+    got = {(r[0], r[2]): (float(r[3]), float(r[4])) for r in rows[1:]}
+    assert len(rows) == 1 + 2 * len(POINTS)
+    for cell, points in POINTS.items():
+        assert got[("reference", cell)] == (points, points), cell
+        assert got[("blank", cell)] == (0, points), cell
+    assert "reference: 14 / 14" in result.stdout and "blank: 0 / 14" in result.stdout
+
+
+def test_tampered_test_cell_is_restored(submissions):
+    nb = json.loads(RELEASED.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_lora_param_count":
+            cell["source"] = "assert True"
+    path = submissions("cheater", RELEASED)
+    path.write_text(json.dumps(nb))
+    result = run_course("grade", "06-lora", path)
+    assert result.returncode == 0, result.stderr
+    assert "cheater: 0 / 14" in result.stdout
+
+
+def test_check_reports_each_public_test():
+    done = run_course("check", "06-lora", SOLUTION)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("PASS") == len(POINTS) and "total: 14 / 14" in done.stdout
+    blank = run_course("check", "06-lora", RELEASED)
+    assert blank.returncode == 0, blank.stderr
+    assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
+
+
+def test_main_builds_and_grades_the_references():
+    result = run_course("main")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "06-lora" in result.stdout and "14 / 14" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grade", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
+    (["grade", "07-qlora", "x.ipynb"], "lesson '07-qlora' has no exercise yet"),
+    (["check", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
+    (["build", "99-nope"], "unknown lesson '99-nope'"),
+    (["grade", "06-lora", "missing/exercise.ipynb"], "no such file"),
+    (["check", "06-lora", "missing/exercise.ipynb"], "no such file"),
+])
+def test_bad_arguments_give_one_line(args, message):
+    result = run_course(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.txt", "hello", "not a notebook (expected a .ipynb file)"),
+    ("exercise.ipynb", "{ not json", "corrupt notebook, not valid JSON"),
+    ("exercise.ipynb", "[1, 2]", "not a notebook (JSON without a 'cells' list)"),
+    ("exercise.ipynb", '{"cells": [{"cell_type": "alien"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+     "invalid notebook"),
+])
+@pytest.mark.parametrize("command", ["grade", "check"])
+def test_bad_files_give_one_line(tmp_path, name, content, message, command):
+    path = tmp_path / "alice" / name
+    path.parent.mkdir()
+    path.write_text(content)
+    result = run_course(command, "06-lora", path)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_check_refuses_the_lab_and_another_lessons_notebook(tmp_path):
+    lab = run_course("check", "06-lora", ROOT / "lessons" / "06-lora" / "lab.ipynb")
+    assert lab.returncode == 2 and "no graded test cells" in lab.stderr
+    nb = json.loads(RELEASED.read_text())
+    nb["metadata"]["course"]["lesson"] = "07-qlora"
+    other = tmp_path / "exercise.ipynb"
+    other.write_text(json.dumps(nb))
+    result = run_course("check", "06-lora", other)
+    assert result.returncode == 2 and "belongs to lesson '07-qlora'" in result.stderr
+
+
+def test_two_notebooks_of_one_student_are_refused(submissions, tmp_path):
+    first = submissions("bob", RELEASED)
+    second = tmp_path / "bob" / "copy.ipynb"
+    shutil.copy(RELEASED, second)
+    result = run_course("grade", "06-lora", first, second)
+    assert result.returncode == 2 and "one notebook per student" in result.stderr

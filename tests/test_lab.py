@@ -1,0 +1,27 @@
+"""The LoRA lab runs as a learner opens it (the released copy), in the smoke profile."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+from nbclient import NotebookClient
+
+from conftest import ROOT
+
+
+def test_lab_runs_and_shows_its_results():
+    nb = nbformat.read(ROOT / "lessons" / "06-lora" / "lab.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "lessons" / "06-lora")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, stderr
+    text = "".join(o.text for o in outputs if o.output_type == "stream")
+    assert "profile: smoke" in text
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs), "no loss plot"
+    results = json.loads(text.split("RESULTS ", 1)[1].splitlines()[0])
+    assert results["trainable_params"] == 460_800
+    assert results["val_loss_after"] < 0.85 * results["val_loss_before"], results
+    assert results["merge_max_abs_diff"] < 1e-3
+    assert "BEFORE :" in text and "AFTER  :" in text
