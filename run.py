@@ -50,7 +50,10 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     setup()
-    return subprocess.run([*jobs[argv[0]], *argv[1:]], cwd=ROOT).returncode
+    # as `source .venv/bin/activate` would: tools that libraries start by name (nbgrader runs
+    # `alembic`, notebooks run `jupyter`) come from the environment
+    env = {**os.environ, "VIRTUAL_ENV": str(VENV), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([*jobs[argv[0]], *argv[1:]], cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +37,10 @@ def _nbgrader(root: Path, lesson: str, notebooks: list[Path]) -> Iterator[tuple[
     """A throw-away nbgrader course folder with `notebooks` as the source of `lesson`."""
     from nbgrader.apps import NbGraderAPI
 
-    with tempfile.TemporaryDirectory(prefix="course-nbgrader-") as tmp:
+    # nbgrader runs the `alembic` command to open its gradebook: find it beside this Python even when
+    # `course` was started by its full path, without activating the environment
+    scripts = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    with tempfile.TemporaryDirectory(prefix="course-nbgrader-") as tmp, environ(PATH=scripts):
         work = Path(tmp)
         source = work / "source" / lesson
         source.mkdir(parents=True)
@@ -44,13 +50,18 @@ def _nbgrader(root: Path, lesson: str, notebooks: list[Path]) -> Iterator[tuple[
             api = NbGraderAPI(config=nbgrader_config(work))
             result = api.generate_assignment(lesson, force=True)
         if not result["success"]:
-            raise CourseError(f"nbgrader could not generate {lesson}: {_last_line(result)}")
+            raise CourseError(f"nbgrader could not generate {lesson}: {_reason(result)}")
         yield api, work
 
 
-def _last_line(result: dict) -> str:
-    text = (result.get("error") or result.get("log") or "no message").strip()
-    return text.splitlines()[-1]
+_EXCEPTION = re.compile(r"^\s*([\w.]+(Error|Exception)(: .*)?)$")
+
+
+def _reason(result: dict) -> str:
+    """The underlying exception from an nbgrader result, not its closing 'see the traceback above'."""
+    lines = f"{result.get('log') or ''}\n{result.get('error') or ''}".splitlines()
+    causes = [m.group(1) for m in map(_EXCEPTION.match, lines) if m and "NbGraderException" not in m.group(1)]
+    return (causes or [line for line in lines if line.strip()] or ["no message"])[0].strip()
 
 
 def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
@@ -109,7 +120,7 @@ def grade(root: Path, lesson: str, submissions: list[Path], keep: Path | None = 
             with no_stderr():
                 result = api.autograde(lesson, student, force=True, create=True)
             if not result["success"]:
-                raise CourseError(f"{path}: nbgrader autograde failed: {_last_line(result)}")
+                raise CourseError(f"{path}: nbgrader autograde failed: {_reason(result)}")
             if keep is not None:
                 graded = work / "autograded" / student / lesson / GRADED_NOTEBOOK
                 (keep / student).mkdir(parents=True, exist_ok=True)

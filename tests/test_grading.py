@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_course
+from autograder.run import _reason
+from conftest import COURSE, ROOT, run_course
 from course.notebooks import graded_cells, read_notebook
 
 SOLUTION = ROOT / "solutions" / "06-lora" / "exercise.ipynb"
@@ -35,6 +38,26 @@ def test_build_twice_matches_the_committed_lessons(tmp_path):
     assert committed == rebuilt and committed
     for rel in committed:
         assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+
+
+def test_build_without_an_activated_environment(tmp_path):
+    """nbgrader starts `alembic` by name; `course` must find it when run by its full path."""
+    for folder in ["solutions", "lessons"]:
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    bare_path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != Path(COURSE).parent)
+    result = subprocess.run([COURSE, "build", "06-lora"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "COURSE_ROOT": str(tmp_path), "PATH": bare_path}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "wrote lessons/06-lora/exercise.ipynb" in result.stdout
+
+
+def test_nbgrader_failure_names_its_cause():
+    log = ("[ERROR] There was an error processing assignment\n    Traceback (most recent call last):\n"
+           "    FileNotFoundError: [Errno 2] No such file or directory: 'alembic'\n"
+           "[ERROR] Please see the the above traceback for details on the specific errors on the above failures.")
+    error = "Traceback...\nnbgrader.converters.base.NbGraderException: Please see the the above traceback"
+    assert _reason({"log": log, "error": error}) == "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"
+    assert _reason({"log": "", "error": "something odd"}) == "something odd"
 
 
 def test_released_notebook_hides_solutions_and_hidden_tests():
