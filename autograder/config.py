@@ -11,6 +11,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from course.notebooks import QUIET_KERNEL_ARGS
+
 # Per-cell execution limit while grading. The graded training cell runs the smoke-sized
 # LoRA run (about 15 s on a 2-core CPU, plus about 25 s once to convert the model).
 CELL_TIMEOUT_S = 180
@@ -23,6 +25,7 @@ def nbgrader_config(workdir: Path, timeout: int = CELL_TIMEOUT_S) -> Config:
     c.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
     c.Execute.timeout = timeout
     c.Execute.allow_errors = True
+    c.Execute.extra_arguments = QUIET_KERNEL_ARGS
     # a student who deletes a test cell still gets it graded
     c.OverwriteCells.add_missing_cells = True
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -30,6 +30,7 @@ class GradeRow:
     cell: str
     points: float
     max_points: float
+    failure: str = ""  # why nbgrader could not grade this submission (its cells then score 0); not in the CSV
 
 
 @contextlib.contextmanager
@@ -102,14 +103,17 @@ def check_submissions(submissions: list[Path]) -> None:
 def grade(root: Path, lesson: str, submissions: list[Path], keep: Path | None = None) -> list[GradeRow]:
     """nbgrader autograde of each submission; one row per graded cell per student.
 
+    A submission that nbgrader cannot grade (its code kills the kernel, say) scores 0 on every cell
+    and says why in `GradeRow.failure`; the other submissions are graded as usual.
     With `keep`, the executed notebooks are saved as keep/<student>/<notebook> (feedback).
     """
     from nbgrader.api import Gradebook
 
     source = solution_dir(root, lesson) / GRADED_NOTEBOOK
     check_submissions(submissions)
-    order = [c.metadata.nbgrader["grade_id"] for c in graded_cells(read_notebook(source))]
-    rows: list[GradeRow] = []
+    max_points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+                  for c in graded_cells(read_notebook(source))}
+    failures: dict[str, str] = {}
     # graded cells run at smoke size, whatever the machine
     with _nbgrader(root, lesson, [source]) as (api, work), environ(COURSE_PROFILE="smoke"):
         for path in submissions:
@@ -120,16 +124,22 @@ def grade(root: Path, lesson: str, submissions: list[Path], keep: Path | None = 
             with no_stderr():
                 result = api.autograde(lesson, student, force=True, create=True)
             if not result["success"]:
-                raise CourseError(f"{path}: nbgrader autograde failed: {_reason(result)}")
+                failures[student] = f"nbgrader autograde failed: {_reason(result)}"
+                continue
             if keep is not None:
                 graded = work / "autograded" / student / lesson / GRADED_NOTEBOOK
                 (keep / student).mkdir(parents=True, exist_ok=True)
                 shutil.copy(graded, keep / student / GRADED_NOTEBOOK)
+        rows: list[GradeRow] = []
         with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
             for path in submissions:
                 student = student_of(path)
+                if student in failures:
+                    rows += [GradeRow(student, lesson, cell, 0.0, top, failures[student])
+                             for cell, top in max_points.items()]
+                    continue
                 grades = gb.find_submission_notebook(Path(GRADED_NOTEBOOK).stem, lesson, student).grades
-                by_cell = {g.name: g for g in grades if g.name in order}
+                by_cell = {g.name: g for g in grades}
                 rows += [GradeRow(student, lesson, cell, float(by_cell[cell].score or 0.0),
-                                  float(by_cell[cell].max_score)) for cell in order]
+                                  float(by_cell[cell].max_score)) for cell in max_points]
     return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from course.environ import environ
 from course.errors import CourseError
-from course.notebooks import graded_cells, lesson_of, read_notebook
+from course.notebooks import QUIET_KERNEL_ARGS, graded_cells, lesson_of, read_notebook
 from course.syllabus import require_lesson
 
 CHECK_TIMEOUT_S = 300
@@ -31,7 +31,7 @@ class TestResult:
 def _why(cell) -> str:
     for out in cell.get("outputs", []):
         if out.output_type == "error":
-            return f"{out.ename}: {out.evalue}".strip().splitlines()[0][:200]
+            return (f"{out.ename}: {out.evalue}" if out.evalue else out.ename).splitlines()[0][:200]
         if out.output_type == "stream" and out.name == "stderr":
             return "wrote to stderr (nbgrader scores that as a fail): " + out.text.strip()[:120]
     return "ok"
@@ -51,6 +51,7 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
     if not graded_cells(nb, tests_only=True):
         raise CourseError(f"{path}: no graded test cells: is this the exercise notebook of {lesson}?")
     client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            extra_arguments=QUIET_KERNEL_ARGS,
                             resources={"metadata": {"path": str(path.resolve().parent)}})
     with environ(COURSE_CHECKING="1"):  # a run_check cell inside the notebook must not recurse
         client.execute()

@@ -42,7 +42,8 @@ def cmd_grade(args) -> int:
     print(_table([[r.student, r.lesson, r.cell, f"{r.points:g}", f"{r.max_points:g}"] for r in rows], CSV_COLUMNS))
     for student in dict.fromkeys(r.student for r in rows):
         mine = [r for r in rows if r.student == student]
-        print(f"{student}: {sum(r.points for r in mine):g} / {sum(r.max_points for r in mine):g}")
+        failure = f"  ({mine[0].failure})" if mine[0].failure else ""
+        print(f"{student}: {sum(r.points for r in mine):g} / {sum(r.max_points for r in mine):g}{failure}")
     print(f"graded {len(args.submissions)} submission(s) in {time.perf_counter() - start:.1f} s")
     if args.csv:
         with open(args.csv, "w", newline="") as f:

@@ -9,6 +9,10 @@ import nbformat
 
 from course.errors import CourseError
 
+# kernel arguments for notebooks the course runs: the kernel's own log (a warning about local TCP
+# on every start) is noise to a student or an instructor
+QUIET_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """The notebook at `path`, or a CourseError that says why it cannot be read."""

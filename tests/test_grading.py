@@ -67,30 +67,39 @@ def test_released_notebook_hides_solutions_and_hidden_tests():
     assert [c.metadata.nbgrader.grade_id for c in graded_cells(read_notebook(RELEASED))] == list(POINTS)
 
 
-def test_grade_reference_full_marks_and_released_zero(submissions, tmp_path):
+def _with_solution(code: str, grade_id: str = "lora_param_count") -> dict:
+    """The released notebook with one solution cell replaced by `code`."""
+    nb = json.loads(RELEASED.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            cell["source"] = code
+    return nb
+
+
+def test_grade_reference_full_marks_released_zero_crash_zero(submissions, tmp_path):
     reference = submissions("reference", SOLUTION)
     blank = submissions("blank", RELEASED)
+    crasher = submissions("crasher", RELEASED)  # kills its kernel: scores 0, the others still count
+    crasher.write_text(json.dumps(_with_solution("import os\nos._exit(1)")))
     out = tmp_path / "grades.csv"
-    result = run_course("grade", "06-lora", reference, blank, "--csv", out)
+    result = run_course("grade", "06-lora", reference, blank, crasher, "--csv", out)
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out, newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["student", "lesson", "cell", "points", "max_points"]
     got = {(r[0], r[2]): (float(r[3]), float(r[4])) for r in rows[1:]}
-    assert len(rows) == 1 + 2 * len(POINTS)
+    assert len(rows) == 1 + 3 * len(POINTS)
     for cell, points in POINTS.items():
         assert got[("reference", cell)] == (points, points), cell
         assert got[("blank", cell)] == (0, points), cell
+        assert got[("crasher", cell)] == (0, points), cell
     assert "reference: 14 / 14" in result.stdout and "blank: 0 / 14" in result.stdout
+    assert "crasher: 0 / 14  (nbgrader autograde failed: " in result.stdout and "DeadKernelError" in result.stdout
 
 
 def test_tampered_test_cell_is_restored(submissions):
-    nb = json.loads(RELEASED.read_text())
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_lora_param_count":
-            cell["source"] = "assert True"
     path = submissions("cheater", RELEASED)
-    path.write_text(json.dumps(nb))
+    path.write_text(json.dumps(_with_solution("assert True", grade_id="test_lora_param_count")))
     result = run_course("grade", "06-lora", path)
     assert result.returncode == 0, result.stderr
     assert "cheater: 0 / 14" in result.stdout
