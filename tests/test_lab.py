@@ -1,4 +1,4 @@
-"""The LoRA lab runs as a learner opens it (the released copy), in the smoke profile."""
+"""Each lab runs as a learner opens it (the released copy), in the smoke profile."""
 
 from __future__ import annotations
 
@@ -10,17 +10,31 @@ from nbclient import NotebookClient
 from conftest import ROOT
 
 
-def test_lab_runs_and_shows_its_results():
-    nb = nbformat.read(ROOT / "lessons" / "06-lora" / "lab.ipynb", as_version=4)
+def run_lab(lesson: str) -> tuple[str, list[dict], dict]:
+    """Execute lessons/<lesson>/lab.ipynb; returns (stdout text, all outputs, the RESULTS dict it printed).
+
+    Fails if any cell raises or writes to stderr.
+    """
+    nb = nbformat.read(ROOT / "lessons" / lesson / "lab.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "lessons" / "06-lora")}}).execute()
+                   resources={"metadata": {"path": str(ROOT / "lessons" / lesson)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, stderr
     text = "".join(o.text for o in outputs if o.output_type == "stream")
     assert "profile: smoke" in text
-    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs), "no loss plot"
     results = json.loads(text.split("RESULTS ", 1)[1].splitlines()[0])
+    return text, outputs, results
+
+
+def has_plot(outputs: list[dict]) -> bool:
+    """Whether any output is a plotly figure."""
+    return any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)
+
+
+def test_lora_lab_runs_and_shows_its_results():
+    text, outputs, results = run_lab("06-lora")
+    assert has_plot(outputs), "no loss plot"
     assert results["trainable_params"] == 460_800
     assert results["val_loss_after"] < 0.85 * results["val_loss_before"], results
     assert results["merge_max_abs_diff"] < 1e-3
