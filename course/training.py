@@ -79,13 +79,14 @@ def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
 
 def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
-          on_step: Callable[[int, float], None] | None = None, seed: int = 0) -> list[float]:
-    """AdamW on the parameters that require grad, cycling over `batches`; returns the losses."""
+          on_step: Callable[[int, float], None] | None = None, seed: int = 0,
+          optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW) -> list[float]:
+    """AdamW (or `optimizer_class`) on the parameters that require grad, cycling over `batches`; returns the losses."""
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters: nothing to train")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = optimizer_class(params, lr=lr, weight_decay=0.0)
     device = params[0].device
     model.train()
     losses = []
