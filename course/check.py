@@ -62,7 +62,7 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
     return results
 
 
-def current_notebook() -> Path:
+def current_notebook(lesson: str) -> Path:
     """The notebook this kernel runs, where the front end tells (JupyterLab sets JPY_SESSION_NAME)."""
     name = os.environ.get("JPY_SESSION_NAME")
     if name and Path(name).suffix == ".ipynb" and Path(name).exists():
@@ -71,7 +71,7 @@ def current_notebook() -> Path:
         from google.colab import _message  # type: ignore[import-not-found]
     except ImportError:
         raise CourseError("cannot tell which notebook this is: pass its path, "
-                          "e.g. run_check('06-lora', 'exercise.ipynb')") from None
+                          f"e.g. run_check({lesson!r}, 'exercise.ipynb')") from None
     import json
     import tempfile
 
@@ -89,7 +89,7 @@ def run_check(lesson: str, notebook: str | Path | None = None) -> float:
     if os.environ.get("COURSE_CHECKING") or os.environ.get("NBGRADER_EXECUTION"):
         print("(skipped: this notebook is being checked or graded)")
         return 0.0
-    results = check(lesson, notebook or current_notebook())
+    results = check(lesson, notebook or current_notebook(lesson))
     print(format_results(results))
     return sum(r.points for r in results)
 

@@ -1,4 +1,4 @@
-"""The course command line end to end: build, grade, check, main, on the real LoRA lesson."""
+"""The course command line end to end: build, grade, check, main, on every ready lesson."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ from course.notebooks import graded_cells, read_notebook
 SOLUTION = ROOT / "solutions" / "06-lora" / "exercise.ipynb"
 RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
 POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
+# the graded test cells of every ready lesson, with their points
+LESSON_POINTS = {
+    "06-lora": POINTS,
+    "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
+                 "test_memory": 2, "test_qlora_training": 4},
+}
+ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)"}
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -60,11 +67,19 @@ def test_nbgrader_failure_names_its_cause():
     assert _reason({"log": "", "error": "something odd"}) == "something odd"
 
 
-def test_released_notebook_hides_solutions_and_hidden_tests():
-    text = RELEASED.read_text()
-    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
-    assert "return r * d_in + d_out * r" not in text and "from peft.tuners.lora" not in text
-    assert [c.metadata.nbgrader.grade_id for c in graded_cells(read_notebook(RELEASED))] == list(POINTS)
+@pytest.mark.parametrize("lesson", LESSON_POINTS)
+def test_released_notebook_hides_solutions_and_hidden_tests(lesson):
+    released = ROOT / "lessons" / lesson / "exercise.ipynb"
+    text = released.read_text()
+    assert ANSWERS[lesson] in (ROOT / "solutions" / lesson / "exercise.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and ANSWERS[lesson] not in text
+    assert [c.metadata.nbgrader.grade_id for c in graded_cells(read_notebook(released))] == list(LESSON_POINTS[lesson])
+
+
+@pytest.mark.parametrize("lesson", LESSON_POINTS)
+def test_the_course_package_holds_no_answer(lesson):
+    for module in (ROOT / "course").rglob("*.py"):
+        assert ANSWERS[lesson] not in module.read_text(), module
 
 
 def _with_solution(code: str, grade_id: str = "lora_param_count") -> dict:
@@ -114,15 +129,29 @@ def test_check_reports_each_public_test():
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
 
 
+def test_qlora_reference_full_marks_released_zero(submissions, tmp_path):
+    points = LESSON_POINTS["07-qlora"]
+    reference = submissions("reference", ROOT / "solutions" / "07-qlora" / "exercise.ipynb")
+    blank = submissions("blank", ROOT / "lessons" / "07-qlora" / "exercise.ipynb")
+    out = tmp_path / "grades.csv"
+    result = run_course("grade", "07-qlora", reference, blank, "--csv", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out, newline="") as f:
+        got = {(r["student"], r["cell"]): (float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)}
+    assert got == {**{("reference", c): (p, p) for c, p in points.items()},
+                   **{("blank", c): (0, p) for c, p in points.items()}}, got
+
+
 def test_main_builds_and_grades_the_references():
     result = run_course("main")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "06-lora" in result.stdout and "14 / 14" in result.stdout
+    assert "07-qlora" in result.stdout and "16 / 16" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
     (["grade", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
-    (["grade", "07-qlora", "x.ipynb"], "lesson '07-qlora' has no exercise yet"),
+    (["grade", "08-alignment", "x.ipynb"], "lesson '08-alignment' has no exercise yet"),
     (["check", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
     (["build", "99-nope"], "unknown lesson '99-nope'"),
     (["grade", "06-lora", "missing/exercise.ipynb"], "no such file"),
