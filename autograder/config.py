@@ -13,8 +13,8 @@ from traitlets.config import Config
 
 from course.notebooks import QUIET_KERNEL_ARGS
 
-# Per-cell execution limit while grading. The graded training cell runs the smoke-sized
-# LoRA run (about 15 s on a 2-core CPU, plus about 25 s once to convert the model).
+# Per-cell execution limit while grading. The graded training cells run smoke-sized LoRA and
+# QLoRA runs (about 15 s each on a 2-core CPU, plus about 25 s once to convert the model).
 CELL_TIMEOUT_S = 180
 
 
