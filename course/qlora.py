@@ -17,12 +17,18 @@ QLORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 
 
 def bnb_nf4(w: torch.Tensor, blocksize: int = BLOCKSIZE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """bitsandbytes' NF4 of `w`: (codes, one uint8 per element in flattened order; absmax; dequantized)."""
+    """bitsandbytes' NF4 of `w`: (codes, one uint8 per element in flattened order; absmax; dequantized).
+
+    Quantizes `w` flattened: bitsandbytes 0.50's CPU de-quantize kernel returns wrong values
+    when the last dimension is smaller than the blocksize (measured: 16 or 32 columns with 64-blocks),
+    and the codes and absmax do not depend on the shape.
+    """
     import bitsandbytes.functional as F
 
-    packed, state = F.quantize_4bit(w.float().contiguous(), blocksize=blocksize, quant_type="nf4")
+    packed, state = F.quantize_4bit(w.float().reshape(-1).contiguous(), blocksize=blocksize, quant_type="nf4")
     with torch.compiler.set_stance("force_eager"):  # see eager_bitsandbytes
-        return unpack_4bit(packed, w.numel()), state.absmax, F.dequantize_4bit(packed, state)
+        back = F.dequantize_4bit(packed, state).reshape(w.shape)
+    return unpack_4bit(packed, w.numel()), state.absmax, back
 
 
 def eager_bitsandbytes() -> None:
