@@ -170,17 +170,22 @@ def load_causal_lm(name: str, dtype: torch.dtype = torch.float32, device: str = 
     return model.eval(), tokenizer
 
 
-def load_encoder(name: str = "all-minilm-l6-v2"):
-    """(model, tokenizer) for a registered sentence encoder, read from its package or the hub."""
-    from transformers import AutoModel, AutoTokenizer
-
+def encoder_source(name: str = "all-minilm-l6-v2") -> Path | str:
+    """Where a registered encoder loads from: the folder in its offline package, else its hub id."""
     spec = get_spec(name)
     if spec.kind != "encoder":
         raise ValueError(f"{name!r} is a {spec.kind}, not an encoder")
-    source = _package_path(spec) or spec.hub_id
+    return _package_path(spec) or spec.hub_id
+
+
+def load_encoder(name: str = "all-minilm-l6-v2", model_class=None, **model_kwargs):
+    """(model, tokenizer) for a registered encoder: AutoModel, or `model_class` built with `model_kwargs`."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source = encoder_source(name)
     try:
-        model = AutoModel.from_pretrained(source, dtype=torch.float32)
+        model = (model_class or AutoModel).from_pretrained(source, dtype=torch.float32, **model_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source)
     except OSError as error:
-        raise _unavailable(spec, error) from error
+        raise _unavailable(get_spec(name), error) from error
     return model.eval(), tokenizer

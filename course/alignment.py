@@ -1,0 +1,196 @@
+"""What lesson 08 needs besides its exercise answers: data in TRL's formats, trainer settings,
+the reward model as a scorer, preference batches, and the stage comparison.
+
+The graded pieces (`mask_prompt_labels`, `sequence_logps`, `bradley_terry_loss`,
+`kl_penalized_reward`, `dpo_loss`) are written by the student; the lab uses TRL's own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import torch
+
+from course.data import load_split
+from course.profiles import Profile
+from course.training import IGNORE, chat_prompt, generate_reply
+
+REWARD_MODEL = "all-minilm-l6-v2"
+RM_MAX_LEN = 256
+
+
+def load_preferences(split: str, hub_id: str | None = None) -> list[dict]:
+    """Preference rows (prompt, chosen, rejected): the bundled airline set, or a hub dataset when online.
+
+    A hub dataset must have string columns prompt / chosen / rejected (e.g. a standard-format
+    preference set); the bundled set needs no network.
+    """
+    if hub_id is None:
+        return load_split("airline_preferences", split)
+    from datasets import load_dataset
+
+    try:
+        rows = load_dataset(hub_id, split=split)
+    except Exception as error:  # offline or unknown id: say what to do instead
+        raise RuntimeError(f"could not load {hub_id!r} from the hub ({type(error).__name__}); "
+                           "leave hub_id=None to use the bundled airline_preferences set") from error
+    missing = {"prompt", "chosen", "rejected"} - set(rows.column_names)
+    if missing:
+        raise ValueError(f"{hub_id} lacks the columns {sorted(missing)}")
+    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
+
+
+def _user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+def sft_dataset(rows: list[dict]):
+    """lesson 06's (request, reply) rows as TRL's conversational prompt / completion format."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": _user(r["request"]), "completion": _assistant(r["reply"])} for r in rows])
+
+
+def dpo_dataset(rows: list[dict]):
+    """Preference rows in TRL's conversational format: the chat template is applied by the trainer."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": _user(r["prompt"]), "chosen": _assistant(r["chosen"]),
+                              "rejected": _assistant(r["rejected"])} for r in rows])
+
+
+def prompt_dataset(rows: list[dict]):
+    """Prompts for RL; `request` is passed on to the reward function as a keyword."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"prompt": _user(r["prompt"]), "request": r["prompt"]} for r in rows])
+
+
+def rm_text(request: str, reply: str) -> str:
+    """How the reward model reads one exchange (it is an encoder: no chat template)."""
+    return f"Customer: {request}\nAgent: {reply}"
+
+
+def reward_dataset(rows: list[dict]):
+    """Preference rows as the text pairs RewardTrainer trains on."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"chosen": rm_text(r["prompt"], r["chosen"]),
+                              "rejected": rm_text(r["prompt"], r["rejected"])} for r in rows])
+
+
+def load_reward_model():
+    """MiniLM with a fresh one-logit head (the reward), and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification
+
+    from course.models import load_encoder
+
+    model, tokenizer = load_encoder(REWARD_MODEL, AutoModelForSequenceClassification, num_labels=1)
+    tokenizer.eos_token = tokenizer.sep_token  # RewardTrainer ends texts with EOS; BERT's is [SEP]
+    return model, tokenizer
+
+
+class RewardScorer:
+    """The trained reward model as a function: rewards for (request, reply) pairs.
+
+    An instance is also a TRL reward function: `scorer(prompts, completions, request=...)`.
+    """
+
+    __name__ = "reward_model"  # TRL names the logged reward after the function
+
+    def __init__(self, model, tokenizer, batch_size: int = 16):
+        self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
+
+    @torch.no_grad()
+    def score(self, requests: list[str], replies: list[str]) -> torch.Tensor:
+        """One reward per pair, read exactly as RewardTrainer trained it (text + EOS)."""
+        texts = [rm_text(q, a) + self.tokenizer.eos_token for q, a in zip(requests, replies)]
+        device = next(self.model.parameters()).device
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
+                                 max_length=RM_MAX_LEN, return_tensors="pt").to(device)
+            out.append(self.model(**enc).logits.squeeze(-1).float().cpu())
+        return torch.cat(out)
+
+    def __call__(self, prompts, completions, request: list[str], **_) -> list[float]:
+        replies = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        return self.score(request, replies).tolist()
+
+
+def stage_steps(size: Profile) -> dict[str, int]:
+    """Optimizer steps per stage: RL generates before every step, so it gets fewer."""
+    return {"sft": size.steps, "reward": size.steps, "rl": max(2, size.steps // 3), "dpo": size.steps}
+
+
+def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size: int | None = None, **overrides):
+    """A TRL config with the profile's sizes: no checkpoints, no reports, a log entry per step."""
+    on_gpu = size.device == "cuda"
+    return config_class(output_dir=tempfile.mkdtemp(prefix="course-trl-"), max_steps=steps, learning_rate=lr,
+                        per_device_train_batch_size=batch_size or size.batch_size, logging_steps=1, save_strategy="no",
+                        report_to="none", seed=0, use_cpu=not on_gpu, bf16=on_gpu and size.dtype == torch.bfloat16,
+                        disable_tqdm=True, **overrides)
+
+
+def quiet(trainer):
+    """Drop the callback that prints every log dict; the lab plots them from `state.log_history`."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def logged(trainer, key: str) -> list[float]:
+    """One logged metric per step, from the trainer's history."""
+    return [h[key] for h in trainer.state.log_history if key in h and "train_runtime" not in h]
+
+
+def preference_batch(tokenizer, rows: list[dict], max_len: int) -> dict[str, torch.Tensor]:
+    """Chosen then rejected replies of `rows`, tokenized after the chat prompt and right-padded.
+
+    Returns input_ids and attention_mask of shape (2 * len(rows), width) (chosen first) and
+    prompt_lengths, the number of prompt tokens at the start of each sequence.
+    """
+    seqs, prompt_lengths = [], []
+    for key in ("chosen", "rejected"):
+        for r in rows:
+            prompt = tokenizer(chat_prompt(tokenizer, r["prompt"]), add_special_tokens=False)["input_ids"]
+            reply = tokenizer(r[key] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+            seqs.append((prompt + reply)[:max_len])
+            prompt_lengths.append(min(len(prompt), max_len))
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "prompt_lengths": torch.tensor(prompt_lengths)}
+
+
+def shown_labels(tokenizer, input_ids: list[int], labels: list[int]) -> str:
+    """The tokens a collator trains on, with masked (-100) positions shown as '·'."""
+    return "".join("·" if lab == IGNORE else tokenizer.decode([tok]) for tok, lab in zip(input_ids, labels))
+
+
+def compare_stages(models: dict, tokenizer, scorer: RewardScorer, rows: list[dict], max_new_tokens: int,
+                   baseline: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """Each model's greedy replies to `rows`, judged by the reward model.
+
+    Returns one summary row per model (mean reward; win rate against `baseline`'s replies, a tie
+    counting half; share of prompts whose reply beats the data's rejected reply) and the replies.
+    """
+    requests = [r["prompt"] for r in rows]
+    replies = {name: [generate_reply(m, tokenizer, q, max_new_tokens) for q in requests] for name, m in models.items()}
+    rewards = {name: scorer.score(requests, texts) for name, texts in replies.items()}
+    rejected = scorer.score(requests, [r["rejected"] for r in rows])
+    summary = []
+    for name, r in rewards.items():
+        wins = (r > rewards[baseline]).float() + 0.5 * (r == rewards[baseline]).float()
+        summary.append({"model": name, "mean reward": float(r.mean()), f"win rate vs {baseline}": float(wins.mean()),
+                        "beats rejected reply": float((r > rejected).float().mean())})
+    return summary, replies
