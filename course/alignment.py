@@ -19,25 +19,30 @@ REWARD_MODEL = "all-minilm-l6-v2"
 RM_MAX_LEN = 256
 
 
-def load_preferences(split: str, hub_id: str | None = None) -> list[dict]:
+def load_preferences(split: str, hub_id: str | None = None, hub_split: str | None = None) -> list[dict]:
     """Preference rows (prompt, chosen, rejected): the bundled airline set, or a hub dataset when online.
 
-    A hub dataset must have string columns prompt / chosen / rejected (e.g. a standard-format
-    preference set); the bundled set needs no network.
+    A hub dataset needs prompt / chosen / rejected columns, each a string or, for chosen and
+    rejected, a conversation whose last message is the reply (as in
+    HuggingFaceH4/ultrafeedback_binarized, whose splits are train_prefs / test_prefs: pass `hub_split`).
     """
     if hub_id is None:
         return load_split("airline_preferences", split)
     from datasets import load_dataset
 
     try:
-        rows = load_dataset(hub_id, split=split)
+        rows = load_dataset(hub_id, split=hub_split or split)
     except Exception as error:  # offline or unknown id: say what to do instead
         raise RuntimeError(f"could not load {hub_id!r} from the hub ({type(error).__name__}); "
                            "leave hub_id=None to use the bundled airline_preferences set") from error
     missing = {"prompt", "chosen", "rejected"} - set(rows.column_names)
     if missing:
         raise ValueError(f"{hub_id} lacks the columns {sorted(missing)}")
-    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
+
+    def text(value) -> str:
+        return value[-1]["content"] if isinstance(value, list) else value
+
+    return [{"prompt": text(r["prompt"]), "chosen": text(r["chosen"]), "rejected": text(r["rejected"])} for r in rows]
 
 
 def _user(text: str) -> list[dict]:
@@ -123,8 +128,9 @@ class RewardScorer:
 
 
 def stage_steps(size: Profile) -> dict[str, int]:
-    """Optimizer steps per stage: RL generates before every step, so it gets fewer."""
-    return {"sft": size.steps, "reward": size.steps, "rl": max(2, size.steps // 3), "dpo": size.steps}
+    """Optimizer steps per stage: RL generates before every step and a DPO step reads four sequences
+    per pair (policy and reference), so they get fewer."""
+    return {"sft": size.steps, "reward": size.steps, "rl": max(2, size.steps // 3), "dpo": max(6, size.steps // 2)}
 
 
 def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size: int | None = None, **overrides):
@@ -182,8 +188,11 @@ def compare_stages(models: dict, tokenizer, scorer: RewardScorer, rows: list[dic
     """Each model's greedy replies to `rows`, judged by the reward model.
 
     Returns one summary row per model (mean reward; win rate against `baseline`'s replies, a tie
-    counting half; share of prompts whose reply beats the data's rejected reply) and the replies.
+    counting half; share of prompts whose reply beats the data's rejected reply; share whose reply
+    takes the refund decision the policy requires) and the replies.
     """
+    from course.airline import refund_decision
+
     requests = [r["prompt"] for r in rows]
     replies = {name: [generate_reply(m, tokenizer, q, max_new_tokens) for q in requests] for name, m in models.items()}
     rewards = {name: scorer.score(requests, texts) for name, texts in replies.items()}
@@ -192,5 +201,7 @@ def compare_stages(models: dict, tokenizer, scorer: RewardScorer, rows: list[dic
     for name, r in rewards.items():
         wins = (r > rewards[baseline]).float() + 0.5 * (r == rewards[baseline]).float()
         summary.append({"model": name, "mean reward": float(r.mean()), f"win rate vs {baseline}": float(wins.mean()),
-                        "beats rejected reply": float((r > rejected).float().mean())})
+                        "beats rejected reply": float((r > rejected).float().mean()),
+                        "policy accuracy": sum(refund_decision(a) is row["refund"] for a, row in zip(replies[name], rows))
+                        / len(rows)})
     return summary, replies

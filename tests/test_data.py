@@ -51,3 +51,32 @@ def test_unknown_data_set_and_split():
         load_split("nope", "train")
     with pytest.raises(ValueError, match="no split 'dev'"):
         load_split("airline_support", "dev")
+
+
+def test_preference_rebuild_is_byte_identical(tmp_path):
+    from course.data.make_airline_preferences import SPLITS as PREF_SPLITS
+    from course.data.make_airline_preferences import write
+
+    write(tmp_path)
+    for split in PREF_SPLITS:
+        committed = DATA_DIR / "airline_preferences" / "v1" / f"{split}.jsonl"
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == committed.read_bytes()
+
+
+def test_preference_pairs_are_unseen_balanced_and_ordered():
+    from course.data.make_airline_preferences import KINDS
+
+    pairs = {s: load_split("airline_preferences", s) for s in ("train", "validation", "test")}
+    assert {s: len(r) for s, r in pairs.items()} == {"train": 480, "validation": 60, "test": 60}
+    prompts = [r["prompt"] for rows in pairs.values() for r in rows]
+    sft_requests = {r["request"] for s in SPLITS for r in load_split("airline_support", s)}
+    assert len(set(prompts)) == 600 and not set(prompts) & sft_requests, "prompts unique and unseen by SFT"
+    for rows in pairs.values():
+        assert sum(r["refund"] for r in rows) == len(rows) // 2
+        assert {k: sum(r["rejected_kind"] == k for r in rows) for k in KINDS} == {k: len(rows) // 3 for k in KINDS}
+        for r in rows:
+            assert refund_decision(r["chosen"]) is r["refund"] and "sorry" in r["chosen"].lower()
+            if r["rejected_kind"] == "off_policy":
+                assert refund_decision(r["rejected"]) is (not r["refund"])
+            else:
+                assert "sorry" not in r["rejected"].lower() and len(r["rejected"]) < len(r["chosen"]) / 2

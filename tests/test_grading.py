@@ -23,8 +23,11 @@ LESSON_POINTS = {
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
+    "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
+                     "test_dpo_loss": 3, "test_dpo_training": 4},
 }
-ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)"}
+ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
+           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -129,12 +132,13 @@ def test_check_reports_each_public_test():
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
 
 
-def test_qlora_reference_full_marks_released_zero(submissions, tmp_path):
-    points = LESSON_POINTS["07-qlora"]
-    reference = submissions("reference", ROOT / "solutions" / "07-qlora" / "exercise.ipynb")
-    blank = submissions("blank", ROOT / "lessons" / "07-qlora" / "exercise.ipynb")
+@pytest.mark.parametrize("lesson", ["07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
+def test_reference_full_marks_released_zero(lesson, submissions, tmp_path):
+    points = LESSON_POINTS[lesson]
+    reference = submissions("reference", ROOT / "solutions" / lesson / "exercise.ipynb")
+    blank = submissions("blank", ROOT / "lessons" / lesson / "exercise.ipynb")
     out = tmp_path / "grades.csv"
-    result = run_course("grade", "07-qlora", reference, blank, "--csv", out)
+    result = run_course("grade", lesson, reference, blank, "--csv", out)
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out, newline="") as f:
         got = {(r["student"], r["cell"]): (float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)}
@@ -145,13 +149,15 @@ def test_qlora_reference_full_marks_released_zero(submissions, tmp_path):
 def test_main_builds_and_grades_the_references():
     result = run_course("main")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "06-lora" in result.stdout and "14 / 14" in result.stdout
-    assert "07-qlora" in result.stdout and "16 / 16" in result.stdout
+    for lesson, points in LESSON_POINTS.items():
+        total = sum(points.values())
+        assert any(line.split()[:4] == [lesson, str(total), "/", str(total)] for line in result.stdout.splitlines()), \
+            (lesson, result.stdout)
 
 
 @pytest.mark.parametrize("args, message", [
     (["grade", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
-    (["grade", "08-alignment", "x.ipynb"], "lesson '08-alignment' has no exercise yet"),
+    (["grade", "09-rag-vs-fine-tuning", "x.ipynb"], "lesson '09-rag-vs-fine-tuning' has no exercise yet"),
     (["check", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
     (["build", "99-nope"], "unknown lesson '99-nope'"),
     (["grade", "06-lora", "missing/exercise.ipynb"], "no such file"),
