@@ -2,7 +2,7 @@
 
 Measured with seed 0 on the reference machine (smoke: SFT, reward model and DPO 6 steps, RLOO 2 steps):
 60 of 96 tokens of the first SFT example masked; SFT loss 3.103 -> 2.424; reward model held-out
-accuracy 0.92 on 60 pairs; DPO reward margin 0.000 -> 0.52 (DPO 6 steps of 2 pairs).
+accuracy 0.92 on 60 pairs; DPO reward margin 0.000 -> 0.20, held-out implicit-reward accuracy 0.78.
 """
 
 from __future__ import annotations
