@@ -18,3 +18,11 @@ def load_split(name: str, split: str, version: str | None = None) -> list[dict]:
         splits = sorted(p.stem for p in path.parent.glob("*.jsonl"))
         raise ValueError(f"{name} has no split {split!r} (splits: {', '.join(splits)})")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def write_splits(splits: dict[str, list[dict]], out_dir: Path) -> None:
+    """Write one JSON Lines file per split (what the generators of the bundled sets produce)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        (out_dir / f"{split}.jsonl").write_text(text, encoding="utf-8")

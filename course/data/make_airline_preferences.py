@@ -10,11 +10,11 @@ are unique and none appears in airline_support, so the preference test split is 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 from course.data import make_airline_support as support
+from course.data import write_splits
 
 SEED = 2025
 VERSION = "v1"
@@ -68,10 +68,7 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
 
 def write(out_dir: Path = OUT_DIR) -> None:
     """Write one JSONL file per split."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, rows in generate().items():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        (out_dir / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    write_splits(generate(), out_dir)
 
 
 if __name__ == "__main__":

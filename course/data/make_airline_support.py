@@ -9,9 +9,10 @@ airline's fault, no refund (but rebooking help) when the cause was weather.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from course.data import write_splits
 
 SEED = 2024
 VERSION = "v1"
@@ -135,10 +136,7 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
 
 def write(out_dir: Path = OUT_DIR) -> None:
     """Write one JSONL file per split."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, rows in generate().items():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        (out_dir / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    write_splits(generate(), out_dir)
 
 
 if __name__ == "__main__":
