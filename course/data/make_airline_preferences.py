@@ -50,20 +50,13 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     """Build the splits: unique requests unseen in airline_support, kinds and refund cases balanced."""
     rng = random.Random(seed)
     seen = {r["request"] for rows in support.generate().values() for r in rows}
-    splits: dict[str, list[dict]] = {}
-    for split, size in SPLITS.items():
-        rows: list[dict] = []
-        while len(rows) < size:
-            ex = support._example(rng, at_fault=len(rows) % 2 == 0)
-            if ex["request"] in seen:
-                continue
-            seen.add(ex["request"])
-            kind = KINDS[(len(rows) // 2) % len(KINDS)]
-            rows.append({"id": f"{split}-{len(rows):04d}", "prompt": ex["request"], "chosen": ex["reply"],
-                         "rejected": _rejected(rng, ex, kind), "rejected_kind": kind,
-                         "refund": ex["refund"], "cause": ex["cause"]})
-        splits[split] = rows
-    return splits
+
+    def pair(ex: dict, index: int) -> dict:
+        kind = KINDS[(index // 2) % len(KINDS)]
+        return {"prompt": ex["request"], "chosen": ex["reply"], "rejected": _rejected(rng, ex, kind),
+                "rejected_kind": kind, "refund": ex["refund"], "cause": ex["cause"]}
+
+    return support.draw_splits(rng, SPLITS, seen, pair)
 
 
 def write(out_dir: Path = OUT_DIR) -> None:

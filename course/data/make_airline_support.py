@@ -10,6 +10,7 @@ airline's fault, no refund (but rebooking help) when the cause was weather.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from course.data import write_splits
@@ -117,21 +118,28 @@ def _example(rng: random.Random, at_fault: bool) -> dict:
     return {"request": request, "reply": reply, "cause": cause, "refund": at_fault}
 
 
-def generate(seed: int = SEED) -> dict[str, list[dict]]:
-    """Build the splits: unique requests, half airline-fault and half weather in each split."""
-    rng = random.Random(seed)
-    seen: set[str] = set()
+def draw_splits(rng: random.Random, sizes: dict[str, int], seen: set[str],
+                make_row: Callable[[dict, int], dict]) -> dict[str, list[dict]]:
+    """Splits of examples with requests not in `seen`, alternating airline-fault and weather causes.
+
+    `make_row(example, index)` turns each drawn example into the row stored at `index`.
+    """
     splits: dict[str, list[dict]] = {}
-    for split, size in SPLITS.items():
+    for split, size in sizes.items():
         rows: list[dict] = []
         while len(rows) < size:
             ex = _example(rng, at_fault=len(rows) % 2 == 0)
             if ex["request"] in seen:
                 continue
             seen.add(ex["request"])
-            rows.append({"id": f"{split}-{len(rows):04d}", **ex})
+            rows.append({"id": f"{split}-{len(rows):04d}", **make_row(ex, len(rows))})
         splits[split] = rows
     return splits
+
+
+def generate(seed: int = SEED) -> dict[str, list[dict]]:
+    """Build the splits: unique requests, half airline-fault and half weather in each split."""
+    return draw_splits(random.Random(seed), SPLITS, set(), lambda ex, _: ex)
 
 
 def write(out_dir: Path = OUT_DIR) -> None:
