@@ -80,3 +80,27 @@ def test_preference_pairs_are_unseen_balanced_and_ordered():
                 assert refund_decision(r["rejected"]) is (not r["refund"])
             else:
                 assert "sorry" not in r["rejected"].lower() and len(r["rejected"]) < len(r["chosen"]) / 2
+
+
+def test_grumpy_rebuild_is_byte_identical(tmp_path):
+    from course.data.make_grumpy_assistant import SPLITS as GRUMPY_SPLITS
+    from course.data.make_grumpy_assistant import write
+
+    write(tmp_path)
+    for split in GRUMPY_SPLITS:
+        committed = DATA_DIR / "grumpy_assistant" / "v1" / f"{split}.jsonl"
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == committed.read_bytes()
+
+
+def test_grumpy_splits_hold_out_topics_and_every_reply_is_grumpy():
+    from course.persona import grumpy_rate, is_grumpy
+
+    rows = {s: load_split("grumpy_assistant", s) for s in ("train", "validation", "test")}
+    assert {s: len(r) for s, r in rows.items()} == {"train": 400, "validation": 50, "test": 50}
+    topics = {s: {r["topic"] for r in split} for s, split in rows.items()}
+    assert len(topics["train"]) == 40 and len(topics["validation"]) == len(topics["test"]) == 5
+    assert not topics["train"] & topics["test"] and not topics["train"] & topics["validation"]
+    for split in rows.values():
+        assert len({r["request"] for r in split}) == len(split)
+        assert grumpy_rate([r["reply"] for r in split]) == 1.0
+    assert not is_grumpy("Sure! To boil an egg, put it in boiling water for nine minutes. Enjoy!")
