@@ -20,6 +20,8 @@ RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
 POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
 # the graded test cells of every ready lesson, with their points
 LESSON_POINTS = {
+    "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
+                          "test_real_model": 3},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
@@ -27,7 +29,8 @@ LESSON_POINTS = {
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
 ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
-           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
+           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()",
+           "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3"}
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -132,7 +135,7 @@ def test_check_reports_each_public_test():
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
 
 
-@pytest.mark.parametrize("lesson", ["07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
+@pytest.mark.parametrize("lesson", ["02-soft-prompting", "07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
 def test_reference_full_marks_released_zero(lesson, submissions, tmp_path):
     points = LESSON_POINTS[lesson]
     reference = submissions("reference", ROOT / "solutions" / lesson / "exercise.ipynb")

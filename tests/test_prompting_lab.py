@@ -1,0 +1,27 @@
+"""The soft-prompting lab (lesson 02) runs as a learner opens it, in the smoke profile, and shows what it says.
+
+Smoke: 4 test requests (2 weather), 24 new tokens; the settings zero-shot and system + k-shot for
+k = 0, 1, 2, 4; three injections and no injection, without and with the delimiter defence.
+"""
+
+from __future__ import annotations
+
+from test_lab import has_plot, run_lab
+
+
+def test_soft_prompting_lab_runs_and_shows_its_results():
+    text, outputs, results = run_lab("02-soft-prompting")
+    assert has_plot(outputs), "no plot"
+    assert results["n_cases"] == 4 and results["max_new_tokens"] == 24
+    settings = {r["setting"]: r for r in results["settings"]}
+    assert list(settings) == ["zero-shot", "system + 0-shot", "system + 1-shot", "system + 2-shot", "system + 4-shot"]
+    tokens = [settings[f"system + {k}-shot"]["prompt tokens"] for k in (0, 1, 2, 4)]
+    assert tokens == sorted(tokens) and tokens[-1] - tokens[0] > 300, "each example costs about 100 tokens"
+    assert settings["zero-shot"]["prompt tokens"] < tokens[0]
+    for row in settings.values():
+        assert 0 <= row["strict compliance"] <= min(row["right decision"], row["acknowledges"]) <= 1
+    assert set(results["injection"]) == {f"{m}/{a}" for m in ("plain", "defended")
+                                         for a in ("none", "ignore", "role", "escape")}
+    assert all(0 <= v <= 1 for v in results["injection"].values())
+    assert "You are a helpful AI assistant named SmolLM" in text, "the template's default system prompt is shown"
+    assert "<request>" in text
