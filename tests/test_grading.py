@@ -20,13 +20,16 @@ RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
 POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
 # the graded test cells of every ready lesson, with their points
 LESSON_POINTS = {
+    "04-prefix-tuning": {"test_prefix_param_count": 3, "test_make_prefix_past_key_values": 4,
+                         "test_prefix_matches_peft": 3, "test_prefix_training": 4},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
-ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
+ANSWERS = {"04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
+           "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
            "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
 
 
@@ -132,7 +135,7 @@ def test_check_reports_each_public_test():
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
 
 
-@pytest.mark.parametrize("lesson", ["07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
+@pytest.mark.parametrize("lesson", ["04-prefix-tuning", "07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
 def test_reference_full_marks_released_zero(lesson, submissions, tmp_path):
     points = LESSON_POINTS[lesson]
     reference = submissions("reference", ROOT / "solutions" / lesson / "exercise.ipynb")
