@@ -51,7 +51,8 @@ class PrefixTunedLM(torch.nn.Module):
         # the prefix positions are always visible, as in peft
         mask = torch.cat([attention_mask.new_ones(batch, self.n_virtual_tokens), attention_mask], dim=1)
         past = self.make_past(self.prefix.expand(batch, -1, -1), *self.kv_shape)
-        return self.model(input_ids=input_ids, attention_mask=mask, labels=labels, past_key_values=past)
+        # transformers >= 5.24 calls the argument `cache` (`past_key_values` still works, with a warning, until 5.40)
+        return self.model(input_ids=input_ids, attention_mask=mask, labels=labels, cache=past)
 
 
 def peft_prefix_config(n_virtual_tokens: int, projection_hidden: int | None = None):
