@@ -24,6 +24,9 @@ def nbgrader_config(workdir: Path, timeout: int = CELL_TIMEOUT_S) -> Config:
     c.CourseDirectory.root = str(workdir)
     c.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
     c.Execute.timeout = timeout
+    # nbgrader fails the whole submission when output arrives over 4 s after a cell's reply (IOPub
+    # timeout); on a loaded machine (load average 10 on 2 cores) that happens to correct notebooks
+    c.Execute.iopub_timeout = 60
     c.Execute.allow_errors = True
     c.Execute.extra_arguments = QUIET_KERNEL_ARGS
     # a student who deletes a test cell still gets it graded

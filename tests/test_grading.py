@@ -22,15 +22,18 @@ POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4,
 LESSON_POINTS = {
     "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
                           "test_real_model": 3},
+    "04-prefix-tuning": {"test_prefix_param_count": 3, "test_make_prefix_past_key_values": 4,
+                         "test_prefix_matches_peft": 3, "test_prefix_training": 4},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
-ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
-           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()",
-           "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3"}
+ANSWERS = {"02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
+           "04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
+           "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
+           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
 
 
 def test_committed_notebooks_carry_no_outputs():

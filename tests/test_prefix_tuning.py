@@ -1,0 +1,102 @@
+"""course.prefix_tuning against peft, and the counts lesson 04 quotes (SmolLM2-135M, 10 virtual tokens)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
+from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaForCausalLM
+
+from course.models import causal_lm_path
+from course.prefix_tuning import (PrefixTunedLM, changed_weights, comparison_table, kv_shape, peft_prefix_config,
+                                  weight_sums)
+
+SMOL_PREFIX_10 = 115_200  # 10 tokens x 30 layers x 2 x (3 kv heads x 64)
+SMOL_PREFIX_10_PROJECTION_512 = 6_010_496  # 10 x 192 + (192 x 512 + 512) + (512 x 11,520 + 11,520)
+SMOL_PROMPT_10 = 5_760  # 10 x 576
+TINY = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                   num_key_value_heads=2, vocab_size=64)
+
+
+@pytest.fixture(scope="module")
+def smol_config():
+    return AutoConfig.from_pretrained(causal_lm_path("smollm2-135m-instruct"))
+
+
+def test_kv_shape_is_sized_by_the_key_value_heads(smol_config):
+    assert kv_shape(smol_config) == (30, 3, 64)
+    assert smol_config.hidden_size == 576 and smol_config.num_attention_heads == 9
+    assert kv_shape(TINY) == (3, 2, 8)
+
+
+@pytest.mark.parametrize("projection, expected", [(None, SMOL_PREFIX_10), (512, SMOL_PREFIX_10_PROJECTION_512)])
+def test_peft_counts_the_lesson_quotes(smol_config, projection, expected):
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_config(smol_config), peft_prefix_config(10, projection))
+    assert peft_model.get_nb_trainable_parameters()[0] == expected
+    assert peft_model.peft_config["default"].token_dim == 192  # not the hidden size 576
+
+
+def test_prompt_tuning_count_the_lab_compares(smol_config):
+    config = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=10, prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_config(smol_config), config)
+    assert peft_model.get_nb_trainable_parameters()[0] == SMOL_PROMPT_10
+
+
+def test_peft_prefix_config_starts_at_zero():
+    peft_model = get_peft_model(LlamaForCausalLM(TINY), peft_prefix_config(4))
+    assert torch.count_nonzero(peft_model.prompt_encoder["default"].embedding.weight) == 0
+    projected = get_peft_model(LlamaForCausalLM(TINY), peft_prefix_config(4, 16)).prompt_encoder["default"]
+    assert projected.prefix_projection and projected.transform[0].out_features == 16
+    assert torch.count_nonzero(projected.transform[2].weight) == 0  # zero output: the prefix starts at zero too
+
+
+def _peft_layout(peft_model):
+    """A make_past that lays the prefix out with peft's own get_prompt (the tests hold no exercise answer)."""
+
+    def make_past(prefix, *_shape):
+        peft_model.prompt_encoder["default"].forward = lambda tokens: prefix
+        return peft_model.get_prompt(prefix.shape[0])
+
+    return make_past
+
+
+def test_prefix_tuned_lm_equals_peft_and_trains_only_the_prefix():
+    torch.manual_seed(0)
+    peft_model = get_peft_model(LlamaForCausalLM(TINY), peft_prefix_config(5))
+    table = peft_model.prompt_encoder["default"].embedding.weight
+    with torch.no_grad():
+        table.normal_()
+    expected_prefix = table.detach().clone()
+    ids = torch.randint(0, 64, (2, 7))
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    with torch.no_grad():
+        reference = peft_model(input_ids=ids, attention_mask=mask).logits
+    mine = PrefixTunedLM(peft_model.get_base_model(), 5, _peft_layout(peft_model))
+    assert [n for n, p in mine.named_parameters() if p.requires_grad] == ["prefix"]
+    assert tuple(mine.prefix.shape) == (1, 5, 3 * 2 * 2 * 8) and torch.count_nonzero(mine.prefix) == 0
+    with torch.no_grad():
+        mine.prefix.copy_(expected_prefix.unsqueeze(0))
+        got = mine(input_ids=ids, attention_mask=mask).logits
+    assert (got - reference)[mask.bool()].abs().max() < 1e-5
+    # the gradient reaches the prefix through the cache, and labels give a loss
+    out = mine(input_ids=ids, attention_mask=mask, labels=ids)
+    out.loss.backward()
+    assert mine.prefix.grad is not None and mine.prefix.grad.abs().sum() > 0
+    assert isinstance(_peft_layout(peft_model)(mine.prefix.detach(), 3, 2, 8), DynamicCache)
+
+
+def test_changed_weights_names_what_moved():
+    model = LlamaForCausalLM(TINY)
+    before = weight_sums(model)
+    assert changed_weights(model, before) == []
+    with torch.no_grad():
+        model.model.layers[1].self_attn.k_proj.weight[0, 0] += 1.0
+    assert changed_weights(model, before) == ["model.layers.1.self_attn.k_proj.weight"]
+
+
+def test_comparison_table_has_one_row_per_method():
+    runs = [{"method": m, "trainable_params": n, "val_loss_before": 4.2, "val_loss_after": 3.1, "losses": [4.0, 3.0],
+             "seconds_per_step": 1.5, "grumpy_rate": 0.5} for m, n in [("prompt tuning", 5760), ("prefix tuning", 115200)]]
+    lines = comparison_table(runs).splitlines()
+    assert len(lines) == 4 and lines[2].startswith("prompt tuning") and "115,200" in lines[3] and "50%" in lines[3]
