@@ -13,10 +13,10 @@ from peft import get_peft_model
 
 from course.models import causal_lm_path, load_causal_lm
 from course.plots import loss_curves
-from course.prompt_tuning import (GRUMPY_SYSTEM_PROMPT, N_VIRTUAL_TOKENS, generate_with_system, nearest_tokens,
+from course.prompt_tuning import (GRUMPY_SYSTEM_PROMPT, N_VIRTUAL_TOKENS, generate_persona_reply, nearest_tokens,
                                   peft_prompt_tuning_config, persona_replies, prompt_vectors, token_strings,
                                   weights_fingerprint)
-from course.training import trainable_parameters
+from course.training import chat_prompt, generate_reply, trainable_parameters
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +86,36 @@ def test_system_prompt_reaches_the_chat_template(smollm2, monkeypatch):
         return original(messages, **kwargs)
 
     monkeypatch.setattr(tokenizer, "apply_chat_template", spy)
-    reply = generate_with_system(model, tokenizer, GRUMPY_SYSTEM_PROMPT, "What is two plus two?", max_new_tokens=3)
+    reply = generate_persona_reply(model, tokenizer, "What is two plus two?", max_new_tokens=3, system=GRUMPY_SYSTEM_PROMPT)
     assert isinstance(reply, str) and reply
     assert seen["messages"][0] == {"role": "system", "content": GRUMPY_SYSTEM_PROMPT}
+
+
+def test_without_a_system_prompt_it_is_the_shared_generate_reply(smollm2):
+    model, tokenizer = smollm2
+    request = "Quick question: photosynthesis?"
+    assert generate_persona_reply(model, tokenizer, request, 6) == generate_reply(model, tokenizer, request, 6)
+
+
+def test_prompt_tuned_generation_matches_a_manual_greedy_loop():
+    """peft's cached generate is wrong for prompt tuning on transformers 5; the helper's is not."""
+    model, tokenizer = load_causal_lm("smollm2-135m-instruct")
+    peft_model = get_peft_model(model, peft_prompt_tuning_config(N_VIRTUAL_TOKENS, GRUMPY_SYSTEM_PROMPT,
+                                                                 causal_lm_path("smollm2-135m-instruct")))
+    request = "Hi there. Please tell me about how tides work."
+    prompt = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids, vectors = prompt, prompt_vectors(peft_model)[None]
+    with torch.no_grad():
+        for _ in range(6):
+            embeds = torch.cat([vectors, model.get_input_embeddings()(ids)], dim=1)
+            ids = torch.cat([ids, model(inputs_embeds=embeds).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    manual = tokenizer.decode(ids[0, prompt.shape[1]:], skip_special_tokens=True).strip()
+    assert generate_persona_reply(peft_model, tokenizer, request, 6) == manual
+    with torch.no_grad():
+        cached = peft_model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=6,
+                                     do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    # the day this fails, peft's cached generation works again and the helper can use the cache
+    assert tokenizer.decode(cached[0, prompt.shape[1]:], skip_special_tokens=True).strip() != manual
 
 
 def test_persona_replies_scores_each_reply(smollm2):
