@@ -40,7 +40,7 @@ def test_peft_text_init_starts_at_the_system_prompt_embeddings(smollm2):
                                                                  causal_lm_path("smollm2-135m-instruct")))
     trainable, total = trainable_parameters(peft_model)
     assert trainable == 11 * 576 == 6_336
-    assert total - trainable == sum(p.numel() for p in model.parameters()) - trainable
+    assert total - trainable == sum(p.numel() for p in model.parameters()) == 134_515_008
     assert 134.4e6 < total - trainable < 134.6e6, "the lesson says about 134.5 million"
     ids = torch.tensor(tokenizer(GRUMPY_SYSTEM_PROMPT, add_special_tokens=False)["input_ids"])
     assert torch.equal(prompt_vectors(peft_model), model.get_input_embeddings()(ids).detach())
