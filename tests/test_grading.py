@@ -134,7 +134,7 @@ def test_check_reports_each_public_test():
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
 
 
-@pytest.mark.parametrize("lesson", ["07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
+@pytest.mark.parametrize("lesson", ["03-prompt-tuning", "07-qlora", "08-alignment"])  # 06-lora: the test above, with a crasher
 def test_reference_full_marks_released_zero(lesson, submissions, tmp_path):
     points = LESSON_POINTS[lesson]
     reference = submissions("reference", ROOT / "solutions" / lesson / "exercise.ipynb")
