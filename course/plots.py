@@ -26,3 +26,12 @@ def bars(labels: list[str], values: list[float], title: str, yaxis: str, log: bo
     if log:
         fig.update_yaxes(type="log")
     return fig
+
+
+def loss_curves(curves: dict[str, list[float]], title: str = "Training loss") -> go.Figure:
+    """Several training-loss curves (name -> loss per step) on one chart."""
+    fig = go.Figure([go.Scatter(x=list(range(1, len(v) + 1)), y=v, mode="lines+markers", name=k)
+                     for k, v in curves.items()])
+    fig.update_layout(title=title, xaxis_title="optimizer step", yaxis_title="cross-entropy per reply token",
+                      height=380, margin=dict(l=40, r=20, t=50, b=40))
+    return fig

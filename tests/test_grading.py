@@ -22,6 +22,8 @@ POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4,
 LESSON_POINTS = {
     "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
                           "test_real_model": 3},
+    "03-prompt-tuning": {"test_prompt_tuning_param_count": 2, "test_soft_prompt": 4, "test_extend_attention_mask": 3,
+                         "test_soft_prompt_training": 5},
     "04-prefix-tuning": {"test_prefix_param_count": 3, "test_make_prefix_past_key_values": 4,
                          "test_prefix_matches_peft": 3, "test_prefix_training": 4},
     "06-lora": POINTS,
@@ -31,6 +33,7 @@ LESSON_POINTS = {
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
 ANSWERS = {"02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
+           "03-prompt-tuning": "torch.cat([ones, mask], dim=1)",
            "04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
            "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
            "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}

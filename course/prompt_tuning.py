@@ -1,0 +1,87 @@
+"""What the prompt-tuning lesson needs besides its exercise answers: peft's setup, persona scoring, token lookup.
+
+The graded pieces (`SoftPrompt`, `prompt_tuning_param_count`, `extend_attention_mask`) are written by
+the student; the lab uses peft's `PromptTuningConfig` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from course.persona import grumpy_rate
+
+# the source material's system prompt: what prompt tuning learns to replace with trained vectors
+GRUMPY_SYSTEM_PROMPT = "You are a grumpy and unhelpful AI assistant."
+# prompt tuning moves a few input vectors only: it needs a far larger step than LoRA or full fine-tuning
+LEARNING_RATE = 3e-2
+N_VIRTUAL_TOKENS = 11  # as many as GRUMPY_SYSTEM_PROMPT has tokens in SmolLM2's tokenizer
+
+
+def peft_prompt_tuning_config(n_virtual_tokens: int, init_text: str | None = None,
+                              tokenizer_path: str | None = None):
+    """peft's PromptTuningConfig for a causal LM: initialised from `init_text`'s token embeddings, else randomly."""
+    from peft import PromptTuningConfig, PromptTuningInit
+
+    if init_text is None:
+        return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual_tokens,
+                                  prompt_tuning_init=PromptTuningInit.RANDOM)
+    return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual_tokens,
+                              prompt_tuning_init=PromptTuningInit.TEXT, prompt_tuning_init_text=init_text,
+                              tokenizer_name_or_path=str(tokenizer_path))
+
+
+def prompt_vectors(peft_model) -> torch.Tensor:
+    """The trained virtual-token vectors of a peft prompt-tuning model, shape (n_virtual_tokens, dim)."""
+    return peft_model.prompt_encoder[peft_model.active_adapter].embedding.weight.detach().clone()
+
+
+def _is_prompt_learning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
+@torch.no_grad()
+def generate_persona_reply(model, tokenizer, request: str, max_new_tokens: int = 64, system: str | None = None) -> str:
+    """The greedy answer to `request`, under the template's default system prompt or `system`, for a plain or peft model.
+
+    peft 0.21.2 with transformers 5 re-inserts the virtual tokens at every cached decoding step
+    (transformers now hands the cache over under another name), so a prompt-tuned model decodes
+    without the KV cache here: slower, and the same text as a manual greedy loop.
+    """
+    messages = ([{"role": "system", "content": system}] if system is not None else []) + [{"role": "user", "content": request}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(text, add_special_tokens=False, return_tensors="pt").to(next(model.parameters()).device)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+                         use_cache=not _is_prompt_learning(model))
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def persona_replies(model, tokenizer, rows: list[dict], max_new_tokens: int,
+                    system: str | None = None) -> tuple[float, list[str]]:
+    """(grumpy rate, greedy replies) on `rows`' requests, with the template's default system prompt or `system`."""
+    replies = [generate_persona_reply(model, tokenizer, r["request"], max_new_tokens, system) for r in rows]
+    return grumpy_rate(replies), replies
+
+
+def nearest_tokens(vectors: torch.Tensor, embeddings: torch.Tensor, tokenizer, k: int = 3) -> list[list[tuple[str, float]]]:
+    """For each vector, the k vocabulary tokens whose input embeddings are closest in cosine similarity."""
+    sims = torch.nn.functional.normalize(vectors.float(), dim=-1) @ torch.nn.functional.normalize(embeddings.float(), dim=-1).T
+    top = sims.topk(k, dim=-1)
+    return [[(tokenizer.convert_ids_to_tokens(int(i)), float(s)) for s, i in zip(row_s, row_i)]
+            for row_s, row_i in zip(top.values, top.indices)]
+
+
+def token_strings(tokenizer, text: str) -> list[str]:
+    """The tokens of `text` as the tokenizer writes them (Ġ marks a leading space)."""
+    return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's bytes, in order: equal fingerprints mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
