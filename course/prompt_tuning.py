@@ -11,6 +11,7 @@ import hashlib
 import torch
 
 from course.persona import grumpy_rate
+from course.training import greedy_tokens
 
 # the source material's system prompt: what prompt tuning learns to replace with trained vectors
 GRUMPY_SYSTEM_PROMPT = "You are a grumpy and unhelpful AI assistant."
@@ -37,25 +38,14 @@ def prompt_vectors(peft_model) -> torch.Tensor:
     return peft_model.prompt_encoder[peft_model.active_adapter].embedding.weight.detach().clone()
 
 
-def _is_prompt_learning(model) -> bool:
-    config = getattr(model, "active_peft_config", None)
-    return bool(config is not None and config.is_prompt_learning)
-
-
 @torch.no_grad()
 def generate_persona_reply(model, tokenizer, request: str, max_new_tokens: int = 64, system: str | None = None) -> str:
-    """The greedy answer to `request`, under the template's default system prompt or `system`, for a plain or peft model.
-
-    peft 0.21.2 with transformers 5 re-inserts the virtual tokens at every cached decoding step
-    (transformers now hands the cache over under another name), so a prompt-tuned model decodes
-    without the KV cache here: slower, and the same text as a manual greedy loop.
-    """
+    """The greedy answer to `request`, under the template's default system prompt or `system`, for a plain or peft model."""
     messages = ([{"role": "system", "content": system}] if system is not None else []) + [{"role": "user", "content": request}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = tokenizer(text, add_special_tokens=False, return_tensors="pt").to(next(model.parameters()).device)
-    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                         use_cache=not _is_prompt_learning(model))
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(next(model.parameters()).device)
+    return tokenizer.decode(greedy_tokens(model, ids, max_new_tokens, tokenizer.eos_token_id),
+                            skip_special_tokens=True).strip()
 
 
 def persona_replies(model, tokenizer, rows: list[dict], max_new_tokens: int,

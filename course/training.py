@@ -103,11 +103,37 @@ def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
     return losses
 
 
+def is_prompt_learning(model) -> bool:
+    """Whether `model` is a peft prompt-learning model (prompt tuning, prefix tuning, p-tuning)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
 @torch.no_grad()
+def greedy_tokens(model, input_ids: torch.Tensor, max_new_tokens: int, eos_token_id: int | None) -> torch.Tensor:
+    """Greedy continuation of one prompt (shape (1, n)): the new token ids.
+
+    peft prompt-learning models decode here with a full forward pass per token: with peft 0.21.2
+    and transformers 5.24, `generate` re-inserts the virtual tokens at every cached step (prompt
+    tuning) or misplaces the prefix (prefix tuning), with or without `use_cache`; measured against
+    this loop in tests/test_training.py. Other models use `generate`.
+    """
+    if not is_prompt_learning(model):
+        out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=False,
+                             max_new_tokens=max_new_tokens, pad_token_id=eos_token_id)
+        return out[0, input_ids.shape[1]:]
+    ids = input_ids
+    for _ in range(max_new_tokens):
+        next_id = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].argmax()
+        ids = torch.cat([ids, next_id.view(1, 1)], dim=1)
+        if next_id.item() == eos_token_id:
+            break
+    return ids[0, input_ids.shape[1]:]
+
+
 def generate_reply(model, tokenizer, request: str, max_new_tokens: int = 64) -> str:
-    """The model's greedy answer to one request."""
+    """The model's greedy answer to one request (plain, LoRA or prompt-learning peft models)."""
     device = next(model.parameters()).device
-    inputs = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")
-    out = model.generate(**_to(dict(inputs), device), max_new_tokens=max_new_tokens, do_sample=False,
-                         pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    ids = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    new = greedy_tokens(model, ids.to(device), max_new_tokens, tokenizer.eos_token_id)
+    return tokenizer.decode(new, skip_special_tokens=True).strip()

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from course.models import load_causal_lm
-from course.training import IGNORE, collate, encode_pair, eval_loss, make_batches, train, trainable_parameters
+from course.training import (IGNORE, chat_prompt, collate, encode_pair, eval_loss, generate_reply, make_batches, train,
+                             trainable_parameters)
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +51,33 @@ def test_train_refuses_a_frozen_model():
     assert trainable_parameters(model) == (0, 6)
     with pytest.raises(ValueError, match="no trainable parameters"):
         train(model, [{}], steps=1, lr=0.1)
+
+
+def test_prefix_tuned_generation_matches_a_loop_over_the_prefix_cache():
+    """peft's generate misplaces a prefix on transformers 5.24 (with or without the cache); generate_reply does not."""
+    from peft import get_peft_model
+
+    from course.prefix_tuning import peft_prefix_config
+
+    model, tokenizer = load_causal_lm("smollm2-135m-instruct")
+    peft_model = get_peft_model(model, peft_prefix_config(4))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in peft_model.prompt_encoder.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    request = "Can you help me with boiling an egg?"
+    prompt = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = prompt
+    with torch.no_grad():
+        for _ in range(12):
+            mask = torch.ones(1, 4 + ids.shape[1], dtype=torch.long)
+            logits = peft_model.get_base_model()(input_ids=ids, attention_mask=mask,
+                                                 past_key_values=peft_model.get_prompt(batch_size=1)).logits
+            ids = torch.cat([ids, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    manual = tokenizer.decode(ids[0, prompt.shape[1]:], skip_special_tokens=True).strip()
+    assert generate_reply(peft_model, tokenizer, request, 12) == manual
+    with torch.no_grad():
+        out = peft_model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12,
+                                  do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    # the day this fails, peft's generate handles prefixes again and greedy_tokens can use it
+    assert tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True).strip() != manual
