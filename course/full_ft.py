@@ -19,6 +19,7 @@ import gc
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -30,8 +31,9 @@ ENCODER = "all-minilm-l6-v2"
 OPTIMIZERS = ("sgd", "sgd_momentum", "adamw")
 MB = 1024 ** 2
 
-__all__ = ["INTENTS", "OPTIMIZERS", "load_intents", "load_intent_classifier", "intent_batches", "accuracy",
-           "make_optimizer", "measure_training_step_memory", "text_batches", "param_snapshot", "changed_tensors"]
+__all__ = ["INTENTS", "OPTIMIZERS", "LAB_SIZES", "LabSizes", "load_intents", "load_intent_classifier",
+           "intent_batches", "predict", "accuracy", "param_snapshot", "changed_tensors", "make_optimizer",
+           "measure_training_step_memory", "text_batches"]
 
 
 # ---------------------------------------------------------------- the intent classifier
@@ -244,3 +246,30 @@ def text_batches(tokenizer, texts: list[str], batch_size: int = 8,
             "labels": torch.tensor([ids + [IGNORE] * (width - len(ids)) for ids in chunk]),
         })
     return batches
+
+
+# ---------------------------------------------------------------- lab sizes
+
+@dataclass(frozen=True)
+class LabSizes:
+    """What the lab of lesson 01 runs in one profile (the profile's own fields size the causal LM runs)."""
+
+    cls_steps: int  # full fine-tuning steps of the MiniLM intent classifier
+    cls_batch: int
+    cls_lr: float
+    ft_steps: int  # steps of the forgetting runs (full fine-tuning and LoRA: the same)
+    ft_batch: int
+    ft_len: int
+    full_lr: float  # full fine-tuning learning rate of the causal LM (LoRA uses the profile's lr)
+    n_general: int  # general_text passages for perplexity (0 = all 100)
+    n_val: int  # airline validation examples for the before / after loss
+
+
+LAB_SIZES = {
+    "smoke": LabSizes(cls_steps=6, cls_batch=8, cls_lr=1e-4, ft_steps=2, ft_batch=2, ft_len=64, full_lr=1e-4,
+                      n_general=12, n_val=8),
+    "cpu": LabSizes(cls_steps=40, cls_batch=16, cls_lr=1e-4, ft_steps=6, ft_batch=4, ft_len=128, full_lr=1e-4,
+                    n_general=24, n_val=16),
+    "gpu": LabSizes(cls_steps=150, cls_batch=32, cls_lr=5e-5, ft_steps=100, ft_batch=16, ft_len=256, full_lr=2e-5,
+                    n_general=0, n_val=60),
+}

@@ -20,13 +20,15 @@ RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
 POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
 # the graded test cells of every ready lesson, with their points
 LESSON_POINTS = {
+    "01-full-fine-tuning": {"test_count_parameters": 2, "test_training_memory_bytes": 3, "test_perplexity": 3,
+                            "test_full_finetune": 4},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
-ANSWERS = {"06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
+ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)", "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
            "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
 
 
