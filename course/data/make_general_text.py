@@ -48,7 +48,10 @@ def passages() -> list[tuple[str, str]]:
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
     """One split, `test`: N_PASSAGES distinct passages drawn with a fixed seed."""
-    unique = list(dict.fromkeys(passages()))
+    first_topic = {}
+    for topic, text in passages():  # a paragraph can appear under several topics: keep it once
+        first_topic.setdefault(text, topic)
+    unique = [(topic, text) for text, topic in first_topic.items()]
     chosen = random.Random(seed).sample(unique, N_PASSAGES)
     return {"test": [{"id": f"test-{i:04d}", "text": text, "source": f"pydoc topic {topic!r}"}
                      for i, (topic, text) in enumerate(chosen)]}
