@@ -233,8 +233,11 @@ def measure_training_step_memory(model, batch: dict[str, torch.Tensor], optimize
 
 def text_batches(tokenizer, texts: list[str], batch_size: int = 8,
                  max_len: int | None = None) -> list[dict[str, torch.Tensor]]:
-    """Plain texts as causal-LM batches (labels = the tokens, padding ignored), for `course.training.eval_loss`."""
-    encoded = [tokenizer(t)["input_ids"][:max_len] for t in texts]
+    """Plain texts as causal-LM batches (labels = the tokens, padding ignored), for `course.training.eval_loss`.
+
+    A text of a single token predicts nothing and is left out.
+    """
+    encoded = [ids for ids in (tokenizer(t)["input_ids"][:max_len] for t in texts) if len(ids) > 1]
     batches = []
     for i in range(0, len(encoded), batch_size):
         chunk = encoded[i:i + batch_size]
