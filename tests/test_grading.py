@@ -20,6 +20,8 @@ RELEASED = ROOT / "lessons" / "06-lora" / "exercise.ipynb"
 POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4, "test_lora_training": 4}
 # the graded test cells of every ready lesson, with their points
 LESSON_POINTS = {
+    "01-full-fine-tuning": {"test_count_parameters": 2, "test_training_memory_bytes": 3, "test_perplexity": 3,
+                            "test_full_finetune": 4},
     "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
                           "test_real_model": 3},
     "03-prompt-tuning": {"test_prompt_tuning_param_count": 2, "test_soft_prompt": 4, "test_extend_attention_mask": 3,
@@ -32,7 +34,8 @@ LESSON_POINTS = {
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
                      "test_dpo_loss": 3, "test_dpo_training": 4},
 }
-ANSWERS = {"02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
+ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
+           "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
            "03-prompt-tuning": "torch.cat([ones, mask], dim=1)",
            "04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
            "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",

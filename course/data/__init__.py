@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 DATA_DIR = Path(__file__).parent
-DATASETS = {"airline_support": "v1", "airline_preferences": "v1", "grumpy_assistant": "v1"}
+DATASETS = {"airline_support": "v1", "airline_preferences": "v1", "grumpy_assistant": "v1", "support_intents": "v1",
+            "general_text": "v1"}
 
 
 def load_split(name: str, split: str, version: str | None = None) -> list[dict]:

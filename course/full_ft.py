@@ -1,0 +1,279 @@
+"""What lesson 01 (full fine-tuning) needs besides its exercise answers.
+
+- the intent classifier: MiniLM with a classification head, batches of the bundled
+  `support_intents` set, accuracy;
+- memory: `measure_training_step_memory` runs one real training step and reports the memory
+  it took (peak process RSS on the CPU, `torch.cuda.max_memory_allocated` on a GPU);
+- forgetting: batches of plain text for a causal LM, so that `course.training.eval_loss`
+  gives the mean loss per token on the bundled `general_text` set.
+
+The graded pieces (`count_parameters`, `training_memory_bytes`, `perplexity`) are written by
+the student. `solutions/01-full-fine-tuning/memory_check.py` prints predicted against measured
+bytes on any device (run it on a GPU machine for the gpu figures).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+
+from course.data import load_split
+from course.data.make_support_intents import INTENTS
+from course.training import IGNORE, _to
+
+ENCODER = "all-minilm-l6-v2"
+OPTIMIZERS = ("sgd", "sgd_momentum", "adamw")
+MB = 1024 ** 2
+
+__all__ = ["INTENTS", "OPTIMIZERS", "LAB_SIZES", "LabSizes", "load_intents", "load_intent_classifier",
+           "intent_batches", "predict", "accuracy", "param_snapshot", "changed_tensors", "make_optimizer",
+           "measure_training_step_memory", "text_batches"]
+
+
+# ---------------------------------------------------------------- the intent classifier
+
+def load_intents(split: str) -> list[dict]:
+    """Rows {id, text, label} of the bundled support_intents set."""
+    return load_split("support_intents", split)
+
+
+def load_intent_classifier(name: str = ENCODER):
+    """(model, tokenizer): the encoder with a new, randomly initialised head for the intents."""
+    from transformers import AutoModelForSequenceClassification
+
+    from course.models import load_encoder
+
+    return load_encoder(name, model_class=AutoModelForSequenceClassification, num_labels=len(INTENTS),
+                        id2label=dict(enumerate(INTENTS)), label2id={n: i for i, n in enumerate(INTENTS)})
+
+
+def intent_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int = 64,
+                   seed: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Tokenized, padded batches with integer `labels` (shuffled when `seed` is given)."""
+    import random
+
+    rows = list(rows)
+    if seed is not None:
+        random.Random(seed).shuffle(rows)
+    batches = []
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        batch = tokenizer([r["text"] for r in chunk], padding=True, truncation=True, max_length=max_len,
+                          return_tensors="pt")
+        batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        batch["labels"] = torch.tensor([INTENTS.index(r["label"]) for r in chunk])
+        batches.append(batch)
+    return batches
+
+
+@torch.no_grad()
+def predict(model, batches: list[dict[str, torch.Tensor]]) -> list[int]:
+    """The predicted label index of every example."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for batch in batches:
+        inputs = {k: v for k, v in _to(batch, device).items() if k != "labels"}
+        out += model(**inputs).logits.argmax(-1).tolist()
+    model.train(was_training)
+    return out
+
+
+def accuracy(model, batches: list[dict[str, torch.Tensor]]) -> float:
+    """Share of examples whose predicted intent is the label."""
+    labels = [y for b in batches for y in b["labels"].tolist()]
+    return sum(p == y for p, y in zip(predict(model, batches), labels)) / len(labels)
+
+
+def param_snapshot(model) -> dict[str, torch.Tensor]:
+    """A copy of every parameter, to see later which ones training changed."""
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def changed_tensors(model, snapshot: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the parameters that differ from `snapshot`."""
+    return [n for n, p in model.named_parameters() if not torch.equal(p.detach(), snapshot[n])]
+
+
+# ---------------------------------------------------------------- memory
+
+def make_optimizer(name: str, params, lr: float = 1e-5) -> torch.optim.Optimizer:
+    """The torch optimizer behind each name the lesson uses: sgd, sgd_momentum, adamw."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "sgd_momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+
+def _trim() -> None:
+    """Give freed memory back to the operating system, so that RSS counts what is really held."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): RSS is a little noisier there
+        pass
+
+
+def _rss() -> int:
+    """Resident set size of this process, in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+class _PeakRSS:
+    """Peak RSS over a block: the kernel's high-water mark, reset on entry (Linux), else sampled every ms."""
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+            self._sampler = None
+        except OSError:
+            self._peak, self._stop = _rss(), threading.Event()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, _rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        if self._sampler is None:
+            with open("/proc/self/status") as f:
+                hwm = next(line for line in f if line.startswith("VmHWM:"))
+            self.peak = int(hwm.split()[1]) * 1024
+        else:
+            self._stop.set()
+            self._sampler.join()
+            self.peak = max(self._peak, _rss())
+
+
+def measure_training_step_memory(model, batch: dict[str, torch.Tensor], optimizer_name: str = "adamw",
+                                 device: str | torch.device | None = None, lr: float = 1e-5) -> dict:
+    """Run ONE real training step (forward, backward, optimizer step) and report the memory it used.
+
+    Bytes in the result:
+    - `weights`: the parameters themselves (numel x element size);
+    - `persistent`: weights + what the step left allocated (gradients, optimizer state): the part
+      that a memory formula without activations predicts;
+    - `peak`: weights + the step's peak increase (adds activations and temporary buffers).
+    On a GPU the figures come from torch.cuda's allocator; on the CPU from the process RSS
+    (peak: the kernel's high-water mark), so they also count allocator slack: compare with a tolerance.
+    A warm-up step with learning rate 0 first lets the libraries allocate their one-time buffers
+    (they are not the step's); it leaves the parameters unchanged. The measured step's optimizer
+    is created afterwards, so its state appears during the step.
+    """
+    device = torch.device(device or next(model.parameters()).device)
+    model.to(device).train()
+    batch = _to(batch, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    model(**batch).loss.backward()  # warm-up
+    make_optimizer(optimizer_name, params, lr=0.0).step()
+    for p in params:
+        p.grad = None
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    optimizer = make_optimizer(optimizer_name, params, lr)
+    _trim()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    else:
+        before = _rss()
+    start = time.perf_counter()
+    with _PeakRSS() as tracker:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    del loss
+    _trim()
+    if cuda:
+        peak, after = torch.cuda.max_memory_allocated(device), torch.cuda.memory_allocated(device)
+    else:
+        peak, after = tracker.peak, _rss()
+    state = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+                if torch.is_tensor(t) and t.dim() > 0)  # skip the scalar step counters
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in params if p.grad is not None)
+    result = {
+        "device": str(device), "how": "torch.cuda.max_memory_allocated" if cuda else "process RSS (VmHWM)",
+        "optimizer": optimizer_name, "dtype": str(params[0].dtype).replace("torch.", ""),
+        "n_params": sum(p.numel() for p in model.parameters()), "weights": weights,
+        "gradients_held": grads, "optimizer_state_held": state,
+        "persistent": weights + max(0, after - before), "peak": weights + max(0, peak - before),
+        "step_seconds": seconds,
+    }
+    optimizer.zero_grad(set_to_none=True)
+    del optimizer
+    _trim()
+    return result
+
+
+# ---------------------------------------------------------------- forgetting
+
+def text_batches(tokenizer, texts: list[str], batch_size: int = 8,
+                 max_len: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """Plain texts as causal-LM batches (labels = the tokens, padding ignored), for `course.training.eval_loss`.
+
+    A text of a single token predicts nothing and is left out.
+    """
+    encoded = [ids for ids in (tokenizer(t)["input_ids"][:max_len] for t in texts) if len(ids) > 1]
+    batches = []
+    for i in range(0, len(encoded), batch_size):
+        chunk = encoded[i:i + batch_size]
+        width = max(len(ids) for ids in chunk)
+        pad = tokenizer.pad_token_id
+        batches.append({
+            "input_ids": torch.tensor([ids + [pad] * (width - len(ids)) for ids in chunk]),
+            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in chunk]),
+            "labels": torch.tensor([ids + [IGNORE] * (width - len(ids)) for ids in chunk]),
+        })
+    return batches
+
+
+# ---------------------------------------------------------------- lab sizes
+
+@dataclass(frozen=True)
+class LabSizes:
+    """What the lab of lesson 01 runs in one profile (the profile's own fields size the causal LM runs)."""
+
+    cls_steps: int  # full fine-tuning steps of the MiniLM intent classifier
+    cls_batch: int
+    cls_lr: float
+    ft_steps: int  # steps of the forgetting runs (full fine-tuning and LoRA: the same)
+    ft_batch: int
+    ft_len: int
+    full_lr: float  # full fine-tuning learning rate of the causal LM (LoRA uses the profile's lr)
+    n_general: int  # general_text passages for perplexity (0 = all 100)
+    n_val: int  # airline validation examples for the before / after loss
+    n_test: int  # intent test requests for the accuracy (0 = all 160)
+
+
+LAB_SIZES = {
+    "smoke": LabSizes(cls_steps=4, cls_batch=8, cls_lr=1e-4, ft_steps=1, ft_batch=2, ft_len=96, full_lr=1e-4,
+                      n_general=6, n_val=4, n_test=48),
+    "cpu": LabSizes(cls_steps=40, cls_batch=16, cls_lr=1e-4, ft_steps=6, ft_batch=4, ft_len=128, full_lr=1e-4,
+                    n_general=24, n_val=16, n_test=0),
+    "gpu": LabSizes(cls_steps=150, cls_batch=32, cls_lr=5e-5, ft_steps=100, ft_batch=16, ft_len=256, full_lr=2e-5,
+                    n_general=0, n_val=60, n_test=0),
+}
