@@ -272,7 +272,7 @@ class LabSizes:
 LAB_SIZES = {
     "smoke": LabSizes(cls_steps=4, cls_batch=8, cls_lr=1e-4, ft_steps=1, ft_batch=2, ft_len=96, full_lr=1e-4,
                       n_general=6, n_val=4, n_test=48),
-    "cpu": LabSizes(cls_steps=40, cls_batch=16, cls_lr=1e-4, ft_steps=6, ft_batch=4, ft_len=128, full_lr=1e-4,
+    "cpu": LabSizes(cls_steps=40, cls_batch=16, cls_lr=1e-4, ft_steps=20, ft_batch=4, ft_len=128, full_lr=1e-4,
                     n_general=24, n_val=16, n_test=0),
     "gpu": LabSizes(cls_steps=150, cls_batch=32, cls_lr=5e-5, ft_steps=100, ft_batch=16, ft_len=256, full_lr=2e-5,
                     n_general=0, n_val=60, n_test=0),
