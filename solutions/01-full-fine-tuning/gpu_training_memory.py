@@ -1,6 +1,6 @@
 """Training-step memory on a GPU: predicted bytes for weights, gradients and optimizer state vs measured.
 
-    python benchmarks/gpu_training_memory.py [--models 135m 1.7b] [--batch 4] [--seq 256]
+    python solutions/01-full-fine-tuning/gpu_training_memory.py [--models 135m 1.7b] [--batch 4] [--seq 256]
 
 Builds SmolLM2-shaped Llama models from their configs (random weights: memory and speed do not
 depend on the values, so no hub download is needed) and runs real AdamW steps in three set-ups:
@@ -8,7 +8,7 @@ full fine-tuning in float32, full fine-tuning with bf16 autocast (float32 master
 LoRA (r=8 on q/v, peft) in bf16. For each it prints the predicted persistent bytes, the measured
 `torch.cuda.memory_allocated` after the step (weights + gradients + optimizer state), the measured
 peak `torch.cuda.max_memory_allocated` (that plus activations and temporaries) and seconds per step.
-Lesson 01 quotes its figures.
+Lesson 01 and the README quote its figures (gpu_training_memory_h200.jsonl beside this file).
 """
 
 from __future__ import annotations
