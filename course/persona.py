@@ -1,4 +1,4 @@
-"""The grumpy-assistant persona of lessons 03 and 04: its data and a detector for its replies."""
+"""The grumpy-assistant persona of lessons 03 and 04: a detector for replies that carry it."""
 
 from __future__ import annotations
 
