@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import plotly.graph_objects as go
 import torch
 
 from course.persona import grumpy_rate
@@ -104,12 +103,3 @@ def comparison_table(runs: list[dict]) -> str:
                      f"{r['val_loss_after']:>11.3f}{r['losses'][-1]:>11.3f}{r['seconds_per_step']:>8.2f}"
                      f"{r['grumpy_rate']:>8.0%}")
     return "\n".join(lines)
-
-
-def loss_curves(runs: list[dict], title: str = "Training loss, same steps and data") -> go.Figure:
-    """One training-loss line per method."""
-    fig = go.Figure([go.Scatter(x=list(range(1, len(r["losses"]) + 1)), y=r["losses"], mode="lines+markers",
-                                name=r["method"]) for r in runs])
-    fig.update_layout(title=title, xaxis_title="optimizer step", yaxis_title="cross-entropy per reply token",
-                      height=380, margin=dict(l=40, r=20, t=50, b=40))
-    return fig
