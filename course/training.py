@@ -6,6 +6,7 @@ computed on the reply tokens only (prompt tokens get the label -100).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Iterable
 
@@ -137,3 +138,15 @@ def generate_reply(model, tokenizer, request: str, max_new_tokens: int = 64) -> 
     ids = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")["input_ids"]
     new = greedy_tokens(model, ids.to(device), max_new_tokens, tokenizer.eos_token_id)
     return tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+def weight_fingerprints(model: torch.nn.Module) -> dict[str, str]:
+    """SHA-256 of each named parameter's bytes: equal fingerprints mean bit-identical weights."""
+    return {name: hashlib.sha256(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+            for name, p in model.named_parameters()}
+
+
+def changed_weights(model: torch.nn.Module, before: dict[str, str]) -> list[str]:
+    """Names of the parameters in `before` whose bytes changed since (parameters added later are skipped)."""
+    now = weight_fingerprints(model)
+    return [name for name, digest in before.items() if name in now and now[name] != digest]

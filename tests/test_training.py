@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from course.models import load_causal_lm
-from course.training import (IGNORE, chat_prompt, collate, encode_pair, eval_loss, generate_reply, make_batches, train,
-                             trainable_parameters)
+from course.training import (IGNORE, changed_weights, chat_prompt, collate, encode_pair, eval_loss, generate_reply,
+                             make_batches, train, trainable_parameters, weight_fingerprints)
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,13 @@ def test_prefix_tuned_generation_matches_a_loop_over_the_prefix_cache():
                                   do_sample=False, pad_token_id=tokenizer.pad_token_id)
     # the day this fails, peft's generate handles prefixes again and greedy_tokens can use it
     assert tokenizer.decode(out[0, prompt.shape[1]:], skip_special_tokens=True).strip() != manual
+
+
+def test_changed_weights_sees_one_changed_bit_and_names_it():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    before = weight_fingerprints(net)
+    assert changed_weights(net, before) == []
+    with torch.no_grad():
+        w = net[1].weight
+        w[0, 0] = torch.nextafter(w[0, 0], torch.tensor(float("inf")))  # the smallest possible change
+    assert changed_weights(net, before) == ["1.weight"]
