@@ -25,14 +25,14 @@ import torch
 
 from course.data import load_split
 from course.data.make_support_intents import INTENTS
-from course.training import IGNORE, _to
+from course.training import IGNORE, to_device
 
 ENCODER = "all-minilm-l6-v2"
 OPTIMIZERS = ("sgd", "sgd_momentum", "adamw")
 MB = 1024 ** 2
 
 __all__ = ["INTENTS", "OPTIMIZERS", "LAB_SIZES", "LabSizes", "load_intents", "load_intent_classifier",
-           "intent_batches", "predict", "accuracy", "param_snapshot", "changed_tensors", "make_optimizer",
+           "intent_batches", "predict", "accuracy", "make_optimizer",
            "measure_training_step_memory", "text_batches"]
 
 
@@ -80,7 +80,7 @@ def predict(model, batches: list[dict[str, torch.Tensor]]) -> list[int]:
     device = next(model.parameters()).device
     out = []
     for batch in batches:
-        inputs = {k: v for k, v in _to(batch, device).items() if k != "labels"}
+        inputs = {k: v for k, v in to_device(batch, device).items() if k != "labels"}
         out += model(**inputs).logits.argmax(-1).tolist()
     model.train(was_training)
     return out
@@ -91,15 +91,6 @@ def accuracy(model, batches: list[dict[str, torch.Tensor]]) -> float:
     labels = [y for b in batches for y in b["labels"].tolist()]
     return sum(p == y for p, y in zip(predict(model, batches), labels)) / len(labels)
 
-
-def param_snapshot(model) -> dict[str, torch.Tensor]:
-    """A copy of every parameter, to see later which ones training changed."""
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
-
-
-def changed_tensors(model, snapshot: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the parameters that differ from `snapshot`."""
-    return [n for n, p in model.named_parameters() if not torch.equal(p.detach(), snapshot[n])]
 
 
 # ---------------------------------------------------------------- memory
@@ -182,7 +173,7 @@ def measure_training_step_memory(model, batch: dict[str, torch.Tensor], optimize
     """
     device = torch.device(device or next(model.parameters()).device)
     model.to(device).train()
-    batch = _to(batch, device)
+    batch = to_device(batch, device)
     params = [p for p in model.parameters() if p.requires_grad]
     model(**batch).loss.backward()  # warm-up
     make_optimizer(optimizer_name, params, lr=0.0).step()

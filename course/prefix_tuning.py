@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from course.persona import grumpy_rate
-from course.training import eval_loss, generate_reply, train, trainable_parameters
+from course.training import changed_weights, eval_loss, generate_reply, train, trainable_parameters, weight_fingerprints
 
 
 def kv_shape(config) -> tuple[int, int, int]:
@@ -63,22 +63,11 @@ def peft_prefix_config(n_virtual_tokens: int, projection_hidden: int | None = No
                               encoder_hidden_size=projection_hidden, init_weights="zero")
 
 
-def weight_sums(model) -> dict[str, float]:
-    """A float64 sum per named parameter: a cheap fingerprint to show that frozen weights did not move."""
-    return {n: float(p.detach().double().sum()) for n, p in model.named_parameters()}
-
-
-def changed_weights(model, before: dict[str, float]) -> list[str]:
-    """Names of parameters whose fingerprint differs from `before` (parameters new since then are skipped)."""
-    now = weight_sums(model)
-    return [n for n, s in before.items() if n in now and now[n] != s]
-
-
 def run_method(name: str, peft_model, train_batches, val_batches, steps: int, lr: float,
                requests: list[str], tokenizer, max_new_tokens: int, log_every: int = 0) -> dict:
     """Train one peft model with `course.training.train`; its count, losses, seconds per step and grumpy rate."""
     base = peft_model.get_base_model()
-    frozen = weight_sums(base)
+    frozen = weight_fingerprints(base)
     trainable, total = trainable_parameters(peft_model)
     val_before = eval_loss(peft_model, val_batches)
     start = time.perf_counter()

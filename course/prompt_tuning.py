@@ -6,7 +6,6 @@ the student; the lab uses peft's `PromptTuningConfig` instead.
 
 from __future__ import annotations
 
-import hashlib
 
 import torch
 
@@ -67,11 +66,3 @@ def token_strings(tokenizer, text: str) -> list[str]:
     """The tokens of `text` as the tokenizer writes them (Ġ marks a leading space)."""
     return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 of every parameter's bytes, in order: equal fingerprints mean bit-identical weights."""
-    digest = hashlib.sha256()
-    for name, p in model.named_parameters():
-        digest.update(name.encode())
-        digest.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()

@@ -54,7 +54,8 @@ def make_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int,
             for i in range(0, len(encoded), batch_size)]
 
 
-def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+def to_device(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """The batch with every tensor moved to `device`."""
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -67,7 +68,7 @@ def eval_loss(model, batches: Iterable[dict[str, torch.Tensor]]) -> float:
     total, tokens = 0.0, 0
     for batch in batches:
         n = int((batch["labels"][:, 1:] != IGNORE).sum())  # the model shifts labels by one
-        total += float(model(**_to(batch, device)).loss) * n
+        total += float(model(**to_device(batch, device)).loss) * n
         tokens += n
     model.train(was_training)
     return total / tokens
@@ -92,7 +93,7 @@ def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
     model.train()
     losses = []
     for step in range(steps):
-        loss = model(**_to(batches[step % len(batches)], device)).loss
+        loss = model(**to_device(batches[step % len(batches)], device)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -147,6 +148,6 @@ def weight_fingerprints(model: torch.nn.Module) -> dict[str, str]:
 
 
 def changed_weights(model: torch.nn.Module, before: dict[str, str]) -> list[str]:
-    """Names of the parameters in `before` whose bytes changed since (parameters added later are skipped)."""
+    """Names of the parameters in `before` whose bytes changed or that are gone (ones added since are ignored)."""
     now = weight_fingerprints(model)
-    return [name for name, digest in before.items() if name in now and now[name] != digest]
+    return [name for name, digest in before.items() if now.get(name) != digest]

@@ -15,10 +15,10 @@ import torch
 
 from course.data import DATA_DIR, load_split
 from course.data import make_general_text, make_support_intents
-from course.full_ft import (INTENTS, LAB_SIZES, accuracy, changed_tensors, intent_batches, load_intent_classifier,
-                            make_optimizer, measure_training_step_memory, param_snapshot, predict, text_batches)
+from course.full_ft import (INTENTS, LAB_SIZES, accuracy, intent_batches, load_intent_classifier, make_optimizer,
+                            measure_training_step_memory, predict, text_batches)
 from course.profiles import PROFILES
-from course.training import eval_loss
+from course.training import changed_weights, eval_loss, weight_fingerprints
 
 MINILM_PARAMS = 22_716_296  # all-MiniLM-L6-v2 (22,713,216 incl. pooler) + a 384 x 8 head with bias
 
@@ -129,7 +129,7 @@ def test_measured_memory_matches_bytes_per_parameter(classifier, optimizer, byte
     model, tokenizer = classifier
     model = copy.deepcopy(model)
     batch = intent_batches(tokenizer, load_split("support_intents", "train")[:8], batch_size=8)[0]
-    before = param_snapshot(model)
+    before = weight_fingerprints(model)
     m = measure_training_step_memory(model, batch, optimizer, "cpu")
     predicted = MINILM_PARAMS * bytes_per_param
     assert m["n_params"] == MINILM_PARAMS and m["weights"] == 4 * MINILM_PARAMS
@@ -137,7 +137,7 @@ def test_measured_memory_matches_bytes_per_parameter(classifier, optimizer, byte
     assert m["optimizer_state_held"] == (bytes_per_param - 8) * MINILM_PARAMS
     assert abs(m["persistent"] - predicted) < 0.05 * predicted, (m["persistent"], predicted)
     assert m["peak"] > m["persistent"]
-    changed = len(changed_tensors(model, before))  # a real update; SGD's lr 1e-5 x a tiny gradient can round away
+    changed = len(changed_weights(model, before))  # a real update; SGD's lr 1e-5 x a tiny gradient can round away
     assert changed == len(before) if optimizer == "adamw" else changed > 0.9 * len(before), (changed, len(before))
 
 
