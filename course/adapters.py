@@ -36,7 +36,7 @@ ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {"relu": torch.nn.ReLU, 
                                                          "gelu": torch.nn.GELU}
 
 __all__ = ["ARCHITECTURES", "AdapterConfig", "Bottleneck", "add_bottleneck_adapters", "train_only", "adapter_modules",
-           "meta_counts", "is_head", "peft_lora_seq_cls_config", "median_latency", "share_explorer", "LabSizes", "LAB_SIZES",
+           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "share_explorer", "LabSizes", "LAB_SIZES",
            "LEARNING_RATES"]
 
 
@@ -162,18 +162,21 @@ def peft_lora_seq_cls_config(r: int = 8, alpha: float = 16, targets: list[str] |
 
 
 @torch.no_grad()
-def median_latency(model: torch.nn.Module, batch: dict[str, torch.Tensor], repeats: int = 20,
-                   warmup: int = 3) -> float:
-    """Median wall-clock seconds of one forward pass on `batch` (labels dropped), after `warmup` untimed runs."""
-    model.eval()
+def latency_table(models: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], repeats: int = 20,
+                  warmup: int = 3) -> dict[str, float]:
+    """Median seconds of one forward pass on `batch` for each model, timed in turns so load drift hits all alike."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    times = []
-    for i in range(warmup + repeats):
-        start = time.perf_counter()
-        model(**inputs)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for model in models.values():
+        model.eval()
+        for _ in range(warmup):
+            model(**inputs)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model(**inputs)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 # (n_layers, d_model, base parameters) of the models the widget shows; BERT sizes from transformers' BertModel
