@@ -24,6 +24,7 @@ On transformers 4.57, AdapterHub does the same with `pip install adapters`, then
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -164,15 +165,22 @@ def peft_lora_seq_cls_config(r: int = 8, alpha: float = 16, targets: list[str] |
 @torch.no_grad()
 def latency_table(models: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], repeats: int = 20,
                   warmup: int = 3) -> dict[str, float]:
-    """Median seconds of one forward pass on `batch` for each model, timed in turns so load drift hits all alike."""
+    """Median seconds of one forward pass on `batch` for each model.
+
+    The models take turns, in a new (seeded) random order each round, so that load from other
+    processes and the position in the round hit all of them alike.
+    """
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     for model in models.values():
         model.eval()
         for _ in range(warmup):
             model(**inputs)
     times: dict[str, list[float]] = {name: [] for name in models}
+    order, rng = list(models), random.Random(0)
     for _ in range(repeats):
-        for name, model in models.items():
+        rng.shuffle(order)
+        for name in order:
+            model = models[name]
             start = time.perf_counter()
             model(**inputs)
             times[name].append(time.perf_counter() - start)
