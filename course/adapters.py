@@ -37,7 +37,7 @@ ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {"relu": torch.nn.ReLU, 
                                                          "gelu": torch.nn.GELU}
 
 __all__ = ["ARCHITECTURES", "AdapterConfig", "Bottleneck", "add_bottleneck_adapters", "train_only", "adapter_modules",
-           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "share_explorer", "LabSizes", "LAB_SIZES",
+           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "encoder_linear_macs", "share_explorer", "LabSizes", "LAB_SIZES",
            "LEARNING_RATES"]
 
 
@@ -160,6 +160,14 @@ def peft_lora_seq_cls_config(r: int = 8, alpha: float = 16, targets: list[str] |
 
     return LoraConfig(r=r, lora_alpha=alpha, target_modules=targets or ["query", "value"], lora_dropout=dropout,
                       bias="none", task_type="SEQ_CLS", modules_to_save=["classifier", "pooler"])
+
+
+def encoder_linear_macs(model: torch.nn.Module) -> int:
+    """Multiply-adds per token in the linear layers of the encoder (adapters and unmerged LoRA included)."""
+    encoder = getattr(model, "base_model", model)
+    encoder = getattr(encoder, "model", encoder)  # a peft model wraps the transformers model once more
+    encoder = getattr(encoder, "bert", encoder).encoder
+    return sum(m.in_features * m.out_features for m in encoder.modules() if isinstance(m, torch.nn.Linear))
 
 
 @torch.no_grad()

@@ -29,3 +29,6 @@ def test_adapters_lab_runs_and_shows_its_results():
         assert list(table) == ["plain model", "adapters", "LoRA (not merged)", "LoRA merged"]
         assert all(v > 0 for v in table.values())
     assert "merged LoRA: a plain BertForSequenceClassification" in text
+    macs = results["encoder_macs_per_token"]
+    assert macs == {"plain model": 10_616_832, "adapters": 10_838_016, "LoRA (not merged)": 10_690_560,
+                    "LoRA merged": 10_616_832}
