@@ -37,8 +37,8 @@ ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {"relu": torch.nn.ReLU, 
                                                          "gelu": torch.nn.GELU}
 
 __all__ = ["ARCHITECTURES", "AdapterConfig", "Bottleneck", "add_bottleneck_adapters", "train_only", "adapter_modules",
-           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "encoder_linear_macs", "share_explorer", "LabSizes", "LAB_SIZES",
-           "LEARNING_RATES"]
+           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "encoder_linear_macs", "share_explorer",
+           "LabSizes", "LAB_SIZES", "LEARNING_RATES"]
 
 
 @dataclass(frozen=True)
