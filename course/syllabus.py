@@ -17,8 +17,8 @@ LESSONS: dict[str, str] = {
     "10-distillation": "Model distillation",
 }
 # lessons whose exercise and lab exist; later issues add the others
-READY = ("01-full-fine-tuning", "02-soft-prompting", "03-prompt-tuning", "04-prefix-tuning", "06-lora", "07-qlora",
-         "08-alignment")
+READY = ("01-full-fine-tuning", "02-soft-prompting", "03-prompt-tuning", "04-prefix-tuning", "05-adapters", "06-lora",
+         "07-qlora", "08-alignment")
 
 
 def require_lesson(lesson: str) -> str:

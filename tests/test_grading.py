@@ -28,6 +28,8 @@ LESSON_POINTS = {
                          "test_soft_prompt_training": 5},
     "04-prefix-tuning": {"test_prefix_param_count": 3, "test_make_prefix_past_key_values": 4,
                          "test_prefix_matches_peft": 3, "test_prefix_training": 4},
+    "05-adapters": {"test_bottleneck_adapter": 4, "test_adapter_param_count": 3, "test_insert_adapters": 4,
+                    "test_adapter_training": 4},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
@@ -38,6 +40,7 @@ ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
            "03-prompt-tuning": "torch.cat([ones, mask], dim=1)",
            "04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
+           "05-adapters": "n_layers * adapters_per_layer * (2 * d_model * bottleneck + d_model + bottleneck)",
            "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
            "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
 

@@ -1,0 +1,242 @@
+"""What lesson 05 (bottleneck adapters) needs besides its exercise answers.
+
+Bottleneck adapters (Houlsby et al. 2019, "Parameter-Efficient Transfer Learning for NLP",
+arXiv:1902.00751) live in AdapterHub's `adapters` library, not in peft. `adapters` 1.3.0 pins
+transformers ~=4.57 and cannot be installed beside the course's transformers 5.x, so the lab uses
+the small implementation below, written in AdapterHub's vocabulary:
+
+- `reduction_factor`: the bottleneck size is m = d // reduction_factor (AdapterHub's default 16);
+- "houlsby" (AdapterHub's `double_seq_bn`): two adapters per layer, after the attention output
+  projection and after the feed-forward output projection, each before its residual add and
+  LayerNorm; "pfeiffer" (`seq_bn`): one adapter per layer, after the feed-forward block (here at
+  the same spot as Houlsby's second one, without AdapterHub's extra layer-norm wiring);
+- each adapter holds `adapter_down` (Linear d -> m, then the non-linearity) and `adapter_up`
+  (Linear m -> d): 2*d*m + d + m parameters, counted as AdapterHub counts them; `adapter_up`
+  starts at zero (AdapterHub's "mam_adapter" initialisation), so a new adapter is the identity.
+
+A student can read this file: it is the lab's tool, written with forward hooks so that it works on
+any BERT-family encoder, and it shows one way to do what the exercise asks (the exercise wants
+your own class, inserted by module replacement, and checks it against the formula and a reference).
+On transformers 4.57, AdapterHub does the same with `pip install adapters`, then
+`adapters.init(model)`, `model.add_adapter("intents", config="double_seq_bn")` (or "seq_bn"),
+`model.train_adapter("intents")`.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+ARCHITECTURES = {"houlsby": "double_seq_bn", "pfeiffer": "seq_bn"}  # ours -> AdapterHub's config name
+ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {"relu": torch.nn.ReLU, "swish": torch.nn.SiLU,
+                                                         "gelu": torch.nn.GELU}
+
+__all__ = ["ARCHITECTURES", "AdapterConfig", "Bottleneck", "add_bottleneck_adapters", "train_only", "adapter_modules",
+           "meta_counts", "is_head", "peft_lora_seq_cls_config", "latency_table", "encoder_linear_macs", "share_explorer",
+           "LabSizes", "LAB_SIZES", "LEARNING_RATES"]
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """AdapterHub-style settings: 'houlsby' (two per layer, swish) or 'pfeiffer' (one per layer, relu)."""
+
+    architecture: str = "houlsby"
+    reduction_factor: float = 16
+    non_linearity: str | None = None  # None: the architecture's default (houlsby: swish, pfeiffer: relu)
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
+        if (self.non_linearity or self.activation_name) not in ACTIVATIONS:
+            raise ValueError(f"unknown non_linearity {self.non_linearity!r}: choose one of {', '.join(ACTIVATIONS)}")
+
+    @property
+    def activation_name(self) -> str:
+        """The non-linearity used: the one asked for, else the architecture's default."""
+        return self.non_linearity or ("swish" if self.architecture == "houlsby" else "relu")
+
+    def bottleneck(self, d_model: int) -> int:
+        """m = d_model // reduction_factor (at least 1), as AdapterHub computes it."""
+        return max(1, int(d_model // self.reduction_factor))
+
+    @property
+    def per_layer(self) -> int:
+        """Adapters in each transformer layer: 2 for houlsby, 1 for pfeiffer."""
+        return 2 if self.architecture == "houlsby" else 1
+
+
+class Bottleneck(torch.nn.Module):
+    """AdapterHub's sequential bottleneck block: h + adapter_up(act(adapter_down(h))), identity at init."""
+
+    def __init__(self, d_model: int, bottleneck: int, non_linearity: str = "swish"):
+        super().__init__()
+        self.adapter_down = torch.nn.Sequential(torch.nn.Linear(d_model, bottleneck), ACTIVATIONS[non_linearity]())
+        self.adapter_up = torch.nn.Linear(bottleneck, d_model)
+        if self.adapter_up.weight.device.type != "meta":
+            torch.nn.init.zeros_(self.adapter_up.weight)
+            torch.nn.init.zeros_(self.adapter_up.bias)
+            torch.nn.init.zeros_(self.adapter_down[0].bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.adapter_up(self.adapter_down(h))
+
+
+def _encoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The transformer layers of a BERT-family encoder (bare or with a task head)."""
+    base = getattr(model, "base_model", model)
+    try:
+        return list(base.encoder.layer)
+    except AttributeError as err:
+        raise TypeError(f"{type(model).__name__} is not a BERT-family encoder (no encoder.layer)") from err
+
+
+def _attach(parent: torch.nn.Module, adapter: Bottleneck) -> torch.utils.hooks.RemovableHandle:
+    """Register `adapter` on `parent` and run it on the output of `parent.dense` (before residual + LayerNorm)."""
+    parent.add_module("bottleneck_adapter", adapter)
+    return parent.dense.register_forward_hook(lambda module, args, output: adapter(output))
+
+
+def add_bottleneck_adapters(model: torch.nn.Module, config: AdapterConfig = AdapterConfig()) -> list[Bottleneck]:
+    """Add adapters to every layer of a BERT-family encoder (in place); returns them in forward order.
+
+    Each adapter is a submodule (so it moves with `.to()` and appears in `parameters()`) and runs
+    through a forward hook on the output projection `dense` of BertSelfOutput (houlsby only) and of
+    BertOutput. Nothing is frozen here: see `train_only`.
+    """
+    added = []
+    for layer in _encoder_layers(model):
+        d = layer.output.dense.out_features
+        parents = [layer.attention.output, layer.output] if config.architecture == "houlsby" else [layer.output]
+        for parent in parents:
+            weight = parent.dense.weight
+            adapter = Bottleneck(d, config.bottleneck(d), config.activation_name).to(weight.device, weight.dtype)
+            _attach(parent, adapter)
+            added.append(adapter)
+    return added
+
+
+def adapter_modules(model: torch.nn.Module) -> list[Bottleneck]:
+    """The `Bottleneck` adapters inside `model`."""
+    return [m for m in model.modules() if isinstance(m, Bottleneck)]
+
+
+def train_only(model: torch.nn.Module, keep: Callable[[str], bool]) -> tuple[int, int]:
+    """Freeze every parameter whose name `keep` rejects (like AdapterHub's `train_adapter`); (trainable, total)."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(keep(name))
+    return (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
+
+
+def meta_counts(n_layers: int, d_model: int, intermediate: int, config: AdapterConfig,
+                vocab_size: int = 30522, heads: int = 12) -> tuple[int, int]:
+    """(adapter parameters, base parameters) of a BERT model of this size, built on the meta device (no memory)."""
+    from transformers import BertConfig, BertModel
+
+    with torch.device("meta"):
+        bert = BertModel(BertConfig(num_hidden_layers=n_layers, hidden_size=d_model, intermediate_size=intermediate,
+                                    num_attention_heads=heads, vocab_size=vocab_size))
+        base = sum(p.numel() for p in bert.parameters())
+        adapters = add_bottleneck_adapters(bert, config)
+    return sum(p.numel() for a in adapters for p in a.parameters()), base
+
+
+def is_head(name: str) -> bool:
+    """Whether a parameter belongs to the classification head of a BERT classifier: the pooler and the classifier.
+
+    all-MiniLM-L6-v2 was trained for mean pooling, so its pooler (dense + tanh on the [CLS] state)
+    gives almost the same vector for every request: the head must train it, whatever the method.
+    """
+    return name.startswith("classifier.") or ".pooler." in name or name.startswith("pooler.")
+
+
+def peft_lora_seq_cls_config(r: int = 8, alpha: float = 16, targets: list[str] | None = None, dropout: float = 0.0):
+    """The peft LoraConfig of the lab: query and value of a BERT encoder; the head (pooler + classifier) trains too."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, target_modules=targets or ["query", "value"], lora_dropout=dropout,
+                      bias="none", task_type="SEQ_CLS", modules_to_save=["classifier", "pooler"])
+
+
+def encoder_linear_macs(model: torch.nn.Module) -> int:
+    """Multiply-adds per token in the linear layers of the encoder (adapters and unmerged LoRA included)."""
+    encoder = getattr(model, "base_model", model)
+    encoder = getattr(encoder, "model", encoder)  # a peft model wraps the transformers model once more
+    encoder = getattr(encoder, "bert", encoder).encoder
+    return sum(m.in_features * m.out_features for m in encoder.modules() if isinstance(m, torch.nn.Linear))
+
+
+@torch.no_grad()
+def latency_table(models: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor], repeats: int = 20,
+                  warmup: int = 3) -> dict[str, float]:
+    """Median seconds of one forward pass on `batch` for each model.
+
+    The models take turns, in a new (seeded) random order each round, so that load from other
+    processes and the position in the round hit all of them alike.
+    """
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    for model in models.values():
+        model.eval()
+        for _ in range(warmup):
+            model(**inputs)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    order, rng = list(models), random.Random(0)
+    for _ in range(repeats):
+        rng.shuffle(order)
+        for name in order:
+            model = models[name]
+            start = time.perf_counter()
+            model(**inputs)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# (n_layers, d_model, base parameters) of the models the widget shows; BERT sizes from transformers' BertModel
+WIDGET_MODELS: dict[str, tuple[int, int, int]] = {
+    "all-MiniLM-L6-v2 (6 x 384)": (6, 384, 22_713_216),
+    "BERT-base (12 x 768)": (12, 768, 109_482_240),
+    "BERT-large (24 x 1024)": (24, 1024, 335_141_888),
+}
+
+
+def share_explorer(param_count: Callable[[int, int, int, int], int]):
+    """A slider for the bottleneck m: trainable share of the model, from `param_count(d, m, n_layers, per_layer)`."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from course.plots import bars
+
+    def show(model: str, bottleneck: int, per_layer: int) -> None:
+        n_layers, d, base = WIDGET_MODELS[model]
+        n = param_count(d, bottleneck, n_layers, per_layer)
+        display(bars(["base model (frozen)", f"adapters (m={bottleneck}, {per_layer} per layer)"], [base, n],
+                     f"{model}: adapters train {n / (base + n):.2%} of the adapted model", "parameters", log=True))
+
+    return widgets.interactive(show, model=widgets.Dropdown(options=list(WIDGET_MODELS)),
+                               bottleneck=widgets.IntSlider(value=64, min=8, max=256, step=8),
+                               per_layer=widgets.Dropdown(options=[("houlsby: 2", 2), ("pfeiffer: 1", 1)], value=2))
+
+
+# ---------------------------------------------------------------- lab sizes
+
+@dataclass(frozen=True)
+class LabSizes:
+    """What the lab of lesson 05 runs in one profile."""
+
+    steps: int  # optimizer steps of every method (the same for all four)
+    batch: int
+    n_test: int  # intent test requests for the accuracy (0 = all 160)
+    latency_batch: int  # requests per batch in the latency comparison
+    latency_repeats: int  # timed forward passes per model (the median is reported)
+
+
+LAB_SIZES = {
+    "smoke": LabSizes(steps=3, batch=8, n_test=32, latency_batch=8, latency_repeats=5),
+    "cpu": LabSizes(steps=50, batch=16, n_test=0, latency_batch=32, latency_repeats=30),
+    "gpu": LabSizes(steps=200, batch=32, n_test=0, latency_batch=64, latency_repeats=100),
+}
+LEARNING_RATES = {"head only": 3e-3, "adapters": 3e-3, "LoRA": 3e-3, "full fine-tuning": 1e-4}

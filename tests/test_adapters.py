@@ -1,0 +1,161 @@
+"""course.adapters (lesson 05): AdapterHub's counting rule, the identity at start, where the hooks run, and the
+counts the lesson quotes (all-MiniLM-L6-v2 with an 8-intent head; BERT-base and BERT-Large on the meta device)."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+from peft import get_peft_model
+from transformers import BertConfig, BertForSequenceClassification
+
+from course.adapters import (LAB_SIZES, LEARNING_RATES, AdapterConfig, Bottleneck, add_bottleneck_adapters,
+                             adapter_modules, encoder_linear_macs, is_head, latency_table, meta_counts,
+                             peft_lora_seq_cls_config, train_only)
+from course.full_ft import load_intent_classifier
+from course.profiles import PROFILES
+from course.training import changed_weights, train, weight_fingerprints
+
+MINILM = 22_716_296  # all-MiniLM-L6-v2 + an 8-intent head
+MINILM_HEAD = 384 * 384 + 384 + 384 * 8 + 8  # pooler + classifier = 150,920
+MINILM_ADAPTERS_RF16 = 12 * (2 * 384 * 24 + 384 + 24)  # houlsby, m = 384 // 16 = 24: 226,080
+MINILM_LORA_R8 = 6 * 2 * 8 * (384 + 384)  # query and value: 73,728
+BERT_BASE, BERT_LARGE = 109_482_240, 335_141_888
+
+
+def tiny_classifier(layers: int = 2, d: int = 32, labels: int = 3) -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=d, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=2 * d,
+                        vocab_size=60, num_labels=labels, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return BertForSequenceClassification(config).eval()
+
+
+def test_bottleneck_counts_like_adapterhub_and_starts_as_identity():
+    random.seed(0)
+    for _ in range(10):
+        d, factor = random.randint(8, 2048), random.choice([2, 4, 8, 16, 32])
+        config = AdapterConfig(random.choice(["houlsby", "pfeiffer"]), factor)
+        m = config.bottleneck(d)
+        assert m == max(1, d // factor)
+        block = Bottleneck(d, m, config.activation_name)
+        assert sum(p.numel() for p in block.parameters()) == 2 * d * m + d + m
+        h = torch.randn(2, 3, d)
+        assert torch.equal(block(h), h)
+    assert AdapterConfig("houlsby").per_layer == 2 and AdapterConfig("pfeiffer").per_layer == 1
+    assert AdapterConfig("houlsby").activation_name == "swish" and AdapterConfig("pfeiffer").activation_name == "relu"
+
+
+def test_bottleneck_computes_h_plus_up_act_down():
+    torch.manual_seed(0)
+    for name, act in [("relu", F.relu), ("swish", F.silu), ("gelu", F.gelu)]:
+        block = Bottleneck(20, 5, name)
+        with torch.no_grad():
+            for p in block.parameters():
+                p.normal_(std=0.5)
+        h = torch.randn(4, 20)
+        down, up = block.adapter_down[0], block.adapter_up
+        assert torch.allclose(block(h), h + up(act(down(h))), atol=1e-6), name
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="architecture"):
+        AdapterConfig("lora")
+    with pytest.raises(ValueError, match="non_linearity"):
+        AdapterConfig("houlsby", non_linearity="tanh")
+    with pytest.raises(TypeError, match="BERT-family"):
+        add_bottleneck_adapters(torch.nn.Linear(3, 3))
+
+
+@pytest.mark.parametrize("architecture, per_layer", [("houlsby", 2), ("pfeiffer", 1)])
+def test_hooks_put_the_adapters_after_the_output_projections(architecture, per_layer):
+    model = tiny_classifier(layers=3)
+    reference = copy.deepcopy(model)
+    ids = torch.randint(0, 60, (2, 9))
+    added = add_bottleneck_adapters(model, AdapterConfig(architecture, reduction_factor=4))
+    assert len(added) == 3 * per_layer == len(adapter_modules(model))
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, reference(input_ids=ids).logits), "identity at the start"
+        for p in (q for a in added for q in a.parameters()):
+            p.normal_(std=0.5)
+        got = model(input_ids=ids).logits
+    # the same adapters placed by module replacement (another mechanism) give the same logits
+    it = iter(added)
+    for layer in reference.bert.encoder.layer:
+        parents = [layer.attention.output, layer.output] if architecture == "houlsby" else [layer.output]
+        for parent in parents:
+            parent.dense = torch.nn.Sequential(parent.dense, next(it))
+    with torch.no_grad():
+        want = reference(input_ids=ids).logits
+    assert (got - want).abs().max() < 1e-5
+    assert not torch.allclose(got, tiny_classifier(layers=3)(input_ids=ids).logits, atol=1e-3), "the adapters act"
+
+
+def test_training_moves_only_adapters_and_head():
+    model = tiny_classifier()
+    add_bottleneck_adapters(model, AdapterConfig("houlsby", reduction_factor=8))
+    trainable, total = train_only(model, lambda name: "bottleneck_adapter" in name or is_head(name))
+    d, labels = 32, 3
+    assert trainable == 2 * 2 * (2 * d * 4 + d + 4) + d * d + d + d * labels + labels
+    assert total == sum(p.numel() for p in model.parameters())
+    before = weight_fingerprints(model)
+    batches = [{"input_ids": torch.randint(0, 60, (4, 7)), "labels": torch.randint(0, labels, (4,))} for _ in range(2)]
+    train(model, batches, steps=3, lr=1e-2)
+    changed = set(changed_weights(model, before))
+    assert changed == {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_minilm_counts_the_lab_quotes():
+    model, _ = load_intent_classifier()
+    assert sum(p.numel() for p in model.parameters()) == MINILM
+    head_only = copy.deepcopy(model)
+    assert train_only(head_only, is_head) == (MINILM_HEAD, MINILM) and MINILM_HEAD == 150_920
+    adapters = copy.deepcopy(model)
+    add_bottleneck_adapters(adapters, AdapterConfig("houlsby", reduction_factor=16))
+    trainable, total = train_only(adapters, lambda name: "bottleneck_adapter" in name or is_head(name))
+    assert trainable == MINILM_ADAPTERS_RF16 + MINILM_HEAD == 377_000 and total == MINILM + MINILM_ADAPTERS_RF16
+    lora = get_peft_model(copy.deepcopy(model), peft_lora_seq_cls_config(r=8, alpha=16))
+    assert lora.get_nb_trainable_parameters()[0] == MINILM_LORA_R8 + MINILM_HEAD == 224_648
+    trained = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert any("pooler" in n for n in trained) and any("classifier" in n for n in trained)
+
+
+@pytest.mark.parametrize("layers, d, ffn, base, m, adapters", [
+    (12, 768, 3072, BERT_BASE, 64, 2_379_264),  # 2.17%: the figure lesson 05 quotes
+    (12, 768, 3072, BERT_BASE, 8, 313_536),
+    (24, 1024, 4096, BERT_LARGE, 64, 6_343_680),  # 1.89%
+    (24, 1024, 4096, BERT_LARGE, 256, 25_227_264),
+])
+def test_meta_counts_pin_the_paper_headline(layers, d, ffn, base, m, adapters):
+    got = meta_counts(layers, d, ffn, AdapterConfig("houlsby", reduction_factor=d / m), heads=d // 64)
+    assert got == (adapters, base)
+    assert adapters == layers * 2 * (2 * d * m + d + m)
+    assert round(100 * 2_379_264 / BERT_BASE, 2) == 2.17
+
+
+def test_latency_table_times_every_model():
+    model = tiny_classifier()
+    batch = {"input_ids": torch.randint(0, 60, (2, 5)), "labels": torch.zeros(2, dtype=torch.long)}
+    table = latency_table({"a": model, "b": copy.deepcopy(model)}, batch, repeats=3, warmup=1)
+    assert list(table) == ["a", "b"] and all(v > 0 for v in table.values())
+
+
+def test_lab_sizes_cover_every_profile():
+    assert set(LAB_SIZES) == set(PROFILES)
+    assert list(LEARNING_RATES) == ["head only", "adapters", "LoRA", "full fine-tuning"]
+    assert LAB_SIZES["smoke"].steps <= LAB_SIZES["cpu"].steps <= LAB_SIZES["gpu"].steps
+
+
+def test_encoder_work_per_token():
+    """Adapters add 2.08% multiply-adds per token to MiniLM's encoder, unmerged LoRA 0.69%, merged LoRA nothing."""
+    model, _ = load_intent_classifier()
+    plain = 6 * (4 * 384 * 384 + 2 * 384 * 1536)
+    assert encoder_linear_macs(model) == plain == 10_616_832
+    adapters = copy.deepcopy(model)
+    add_bottleneck_adapters(adapters, AdapterConfig("houlsby", reduction_factor=16))
+    assert encoder_linear_macs(adapters) - plain == 12 * 2 * 384 * 24 == 221_184
+    lora = get_peft_model(copy.deepcopy(model), peft_lora_seq_cls_config(r=8, alpha=16))
+    assert encoder_linear_macs(lora) - plain == 12 * 2 * 384 * 8 == 73_728
+    assert encoder_linear_macs(lora.merge_and_unload()) == plain
