@@ -28,6 +28,7 @@ ENCODER = "all-minilm-l6-v2"
 MAX_STYLE_WORDS = 30
 INSTRUCTION = (f"You answer customers' questions about {AIRLINE} in one short sentence. "
                "If you do not know the answer, say \"I don't know\".")
+GENERAL_INSTRUCTION = "Answer the question in a few words. If you do not know the answer, say \"I don't know\"."
 _ABSTAIN = re.compile(r"\b(i don'?t know|i do not know|not sure|no information|don'?t have (that|this|any|the) "
                       r"information|cannot (find|answer|provide)|can'?t (find|answer|provide)|unable to (find|answer|provide)|"
                       r"not (mentioned|provided|specified|stated) in)")
@@ -116,9 +117,9 @@ def style_score(reply: str) -> float:
     return (text.startswith(OPENER) + text.endswith(SIGN_OFF) + (len(text.split()) <= MAX_STYLE_WORDS)) / 3
 
 
-def messages(question: str, passages: list[str] | None = None) -> list[dict]:
+def messages(question: str, passages: list[str] | None = None, instruction: str = INSTRUCTION) -> list[dict]:
     """What every system gets: a system message (the instruction, plus the retrieved facts for RAG) and the question."""
-    system = INSTRUCTION if not passages else INSTRUCTION + "\n\nFacts from the handbook:\n" + "\n".join(passages)
+    system = instruction if not passages else instruction + "\n\nFacts from the handbook:\n" + "\n".join(passages)
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -127,13 +128,14 @@ def render(tokenizer, chat: list[dict]) -> str:
     return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
 
-def fact_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+def fact_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int, seed: int = 0,
+                 instruction: str = INSTRUCTION) -> list[dict[str, torch.Tensor]]:
     """Fine-tuning batches: the closed-book prompt of each question (masked with -100), then its gold reply."""
     rows = list(rows)
     random.Random(seed).shuffle(rows)
     encoded = []
     for r in rows:
-        prompt = tokenizer(render(tokenizer, messages(r["question"])), add_special_tokens=False)["input_ids"]
+        prompt = tokenizer(render(tokenizer, messages(r["question"], instruction=instruction)), add_special_tokens=False)["input_ids"]
         reply = tokenizer(r["reply"] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
         encoded.append({"input_ids": (prompt + reply)[:max_len], "labels": ([IGNORE] * len(prompt) + reply)[:max_len]})
     return [collate(encoded[i:i + batch_size], tokenizer.pad_token_id) for i in range(0, len(encoded), batch_size)]
