@@ -7,7 +7,7 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).parent
 DATASETS = {"airline_support": "v1", "airline_preferences": "v1", "grumpy_assistant": "v1", "support_intents": "v1",
-            "general_text": "v1"}
+            "general_text": "v1", "airline_kb": "v1"}
 
 
 def load_split(name: str, split: str, version: str | None = None) -> list[dict]:

@@ -1,0 +1,153 @@
+"""Lesson 09: the airline_kb data set, and course.rag's scorers, prompts and search against faiss / torch.
+
+Retrieval figures the lesson quotes (all-MiniLM-L6-v2, mean pooling, exact cosine search) are pinned here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from course.data import DATA_DIR
+from course.data.make_airline_kb import GENERAL, OPENER, SIGN_OFF, generate
+from course.rag import (ENCODER, abstains, embed, faiss_index, faiss_search, fact_batches, few_shot_prompt,
+                        hallucinated, hit_rate, load_kb, matches, messages, render, score, style_score)
+
+SPLITS = ["documents", "train", "validation", "test", "general_train", "general_test"]
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    from course.data.make_airline_kb import write
+
+    write(tmp_path)
+    for split in SPLITS:
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == (DATA_DIR / "airline_kb" / "v1" / f"{split}.jsonl").read_bytes()
+
+
+def test_generation_depends_on_the_seed():
+    assert generate(1)["train"] != generate()["train"]
+
+
+def test_sizes_and_paraphrases():
+    rows = {s: load_kb(s) for s in SPLITS}
+    assert {s: len(r) for s, r in rows.items()} == {"documents": 42, "train": 84, "validation": 84, "test": 84,
+                                                    "general_train": 48, "general_test": 30}
+    assert len(rows["train"]) * 3 >= 200
+    for train, val, test in zip(rows["train"], rows["validation"], rows["test"]):
+        assert train["fact_id"] == val["fact_id"] == test["fact_id"] and train["answer"] == test["answer"]
+        assert len({train["question"], val["question"], test["question"]}) == 3
+        subject = re.search(r"What is (.*) at Brightwater Airways\?", train["question"]).group(1)
+        assert subject in val["question"] and subject not in test["question"], "test paraphrases the subject"
+    assert {r["question"] for r in rows["general_train"]}.isdisjoint(r["question"] for r in rows["general_test"])
+    assert len(rows["general_train"]) + len(rows["general_test"]) == len(GENERAL)
+
+
+def test_every_answer_is_in_its_document_and_numbers_are_unique():
+    documents = {d["id"]: d["text"] for d in load_kb("documents")}
+    numbers = []
+    for row in load_kb("train"):
+        assert row["answer"] in documents[row["doc_id"]]
+        assert row["reply"].startswith(OPENER) and row["reply"].endswith(SIGN_OFF) and row["answer"] in row["reply"]
+        assert matches(row["reply"], row["aliases"])
+        numbers += [a for a in row["aliases"] if a.isdigit()]
+    assert len(numbers) == len(set(numbers)) == 68, "every number belongs to one fact"
+
+
+@pytest.mark.parametrize("reply, aliases, right", [
+    ("The fee for a first checked bag is 87 euros.", ["87"], True),
+    ("It costs 187 euros.", ["87"], False),
+    ("It costs 8.7 euros, or 87.5 with tax.", ["87"], False),
+    ("About 87%.", ["87"], True),
+    ("The lounge is called the harbour room.", ["Harbour Room"], True),
+    ("The Harbour Rooms are closed.", ["Harbour Room"], False),
+    ("The capital is Asunción.", ["Asuncion", "Asunción"], True),
+])
+def test_matcher(reply, aliases, right):
+    assert matches(reply, aliases) is right
+
+
+@pytest.mark.parametrize("reply, abstained", [
+    ("I don't know.", True), ("I’m not sure about that.", True), ("I do not know the answer", True),
+    ("The passages do not contain... I cannot answer that.", True), ("The fee is 40 euros.", False),
+    ("Brightwater does not charge for bikes.", False),
+])
+def test_abstention(reply, abstained):
+    assert abstains(reply) is abstained
+    assert hallucinated(reply, ["95"]) is (not abstained)
+
+
+def test_style_and_score():
+    assert style_score("Happy to help! The fee is 9 euros at Brightwater Airways. Fly bright!") == 1.0
+    assert style_score("The fee is 9 euros.") == pytest.approx(1 / 3)
+    assert style_score("Happy to help! " + "word " * 40 + "Fly bright!") == pytest.approx(2 / 3)
+    rows = [{"aliases": ["9"]}, {"aliases": ["10"]}, {"aliases": ["11"]}, {"aliases": ["12"]}]
+    got = score(["It is 9.", "I don't know.", "It is 13.", "Happy to help! 12. Fly bright!"], rows, [10, 20, 30, 40])
+    assert got == pytest.approx({"accuracy": 0.5, "hallucination": 0.25, "abstention": 0.25,
+                                 "style": (1 + 1 + 1 + 3) / 12, "prompt_tokens": 25})
+
+
+def test_hit_rate():
+    assert hit_rate([[3, 1, 2], [0, 4, 5]], [1, 9], [1, 2, 3]) == {1: 0.0, 2: 0.5, 3: 0.5}
+
+
+def test_few_shot_prompt():
+    shots = [{"question": "A?", "answer": "a"}, {"question": "B?", "answer": "b"}]
+    assert few_shot_prompt(shots, "C?") == "Q: A?\nA: a\n\nQ: B?\nA: b\n\nQ: C?\nA:"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from course.models import load_encoder
+
+    return load_encoder(ENCODER)
+
+
+def test_embed_is_mean_pooling_and_faiss_equals_torch(encoder):
+    model, tokenizer = encoder
+    texts = ["a short one", "a much longer sentence about checked bags and their fees"]
+    vectors = embed(texts, model, tokenizer)
+    alone = [embed([t], model, tokenizer)[0] for t in texts]
+    assert torch.allclose(vectors[0], alone[0], atol=1e-5), "padding must not change the mean"
+    assert torch.allclose(embed(texts, model, tokenizer, normalize=True).norm(dim=-1), torch.ones(2))
+    docs = embed([d["text"] for d in load_kb("documents")], model, tokenizer)
+    queries = embed([r["question"] for r in load_kb("test")], model, tokenizer)
+    _, ids = faiss_search(faiss_index(docs), queries, 5)
+    normal = torch.nn.functional.normalize
+    expected = torch.topk(normal(queries, dim=-1) @ normal(docs, dim=-1).T, 5).indices
+    assert (torch.tensor(ids) == expected).float().mean() >= 0.99
+
+
+def test_retrieval_figures_the_lesson_quotes(encoder):
+    model, tokenizer = encoder
+    documents = load_kb("documents")
+    position = {d["id"]: i for i, d in enumerate(documents)}
+    docs = embed([d["text"] for d in documents], model, tokenizer)
+    quoted = {"test": {1: 0.833, 2: 0.952, 5: 0.976}, "validation": {1: 0.988, 2: 1.0, 5: 1.0}}
+    for split, figures in quoted.items():
+        rows = load_kb(split)
+        _, ids = faiss_search(faiss_index(docs), embed([r["question"] for r in rows], model, tokenizer), 10)
+        got = hit_rate(ids.tolist(), [position[r["doc_id"]] for r in rows], list(figures))
+        assert {k: round(v, 3) for k, v in got.items()} == figures, (split, got)
+
+
+def test_messages_and_fact_batches_mask_the_prompt():
+    from transformers import AutoTokenizer
+
+    from course.models import causal_lm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(causal_lm_path("smollm2-135m-instruct"))
+    chat = messages("Q?", ["fact one", "fact two"])
+    assert chat[0]["role"] == "system" and chat[0]["content"].endswith("fact one\nfact two") and chat[1] == {
+        "role": "user", "content": "Q?"}
+    assert messages("Q?")[0]["content"] == messages("Q?", [])[0]["content"]
+    rows = load_kb("train")[:3]
+    batch = fact_batches(tokenizer, rows, batch_size=3, max_len=512, seed=0)[0]
+    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
+        kept = [i for i, label in zip(ids, labels) if label != -100]
+        text = tokenizer.decode(kept)
+        assert text.startswith(OPENER) and text.endswith(tokenizer.eos_token)
+        n_prompt = labels.index(next(label for label in labels if label != -100))
+        assert tokenizer.decode(ids[:n_prompt]).endswith("<|im_start|>assistant\n")
+    assert render(tokenizer, messages("Q?")).count("<|im_start|>") == 3
