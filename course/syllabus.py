@@ -18,7 +18,7 @@ LESSONS: dict[str, str] = {
 }
 # lessons whose exercise and lab exist; later issues add the others
 READY = ("01-full-fine-tuning", "02-soft-prompting", "03-prompt-tuning", "04-prefix-tuning", "06-lora", "07-qlora",
-         "08-alignment")
+         "08-alignment", "10-distillation")
 
 
 def require_lesson(lesson: str) -> str:

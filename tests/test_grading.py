@@ -33,13 +33,15 @@ LESSON_POINTS = {
                  "test_memory": 2, "test_qlora_training": 4},
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
                      "test_dpo_loss": 3, "test_dpo_training": 4},
+    "10-distillation": {"test_soften": 2, "test_distillation_loss": 6, "test_distillation_run": 5},
 }
 ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
            "03-prompt-tuning": "torch.cat([ones, mask], dim=1)",
            "04-prefix-tuning": "slots.permute(2, 0, 3, 1, 4).split(2)",
            "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
-           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()"}
+           "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()",
+           "10-distillation": "kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()"}
 
 
 def test_committed_notebooks_carry_no_outputs():
