@@ -42,9 +42,9 @@ class DistillSizes:
 def distill_sizes(size: Profile) -> DistillSizes:
     """The lab's sizes for profile `size` (the profile changes sizes, never the code path)."""
     if size.name == "smoke":
-        return DistillSizes(4, 16, 6, 4, 1e-3, 8, 3)
+        return DistillSizes(2, 8, 4, 4, 1e-3, 8, 3)
     if size.name == "cpu":
-        return DistillSizes(30, 128, 64, 6, 1e-3, 32, 5)
+        return DistillSizes(16, 96, 40, 6, 1e-3, 32, 5)
     return DistillSizes(120, 0, 300, 8, 5e-4, 64, 10)
 
 
