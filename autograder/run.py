@@ -18,7 +18,7 @@ from course.environ import environ
 from course.errors import CourseError
 from course.notebooks import graded_cells, read_notebook, write_clean
 from course.quiet import no_stderr
-from course.syllabus import READY
+from course.syllabus import LESSONS
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _reason(result: dict) -> str:
 def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
     """Regenerate lessons/<id>/ from solutions/<id>/ for each ready lesson; returns the files written."""
     written = []
-    for lesson in lessons or list(READY):
+    for lesson in lessons or list(LESSONS):
         notebooks = sorted(solution_dir(root, lesson).glob("*.ipynb"))
         for nb in notebooks:
             read_notebook(nb)  # a clear error for a corrupt source, before nbgrader sees it

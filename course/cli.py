@@ -64,12 +64,12 @@ def cmd_main(args) -> int:
     """Build every ready lesson, then grade each reference solution: the course's self-test."""
     from autograder.lessons import course_root, solution_dir
     from autograder.run import build, grade
-    from course.syllabus import READY
+    from course.syllabus import LESSONS
 
     root = course_root()
     build(root)
     table, complete = [], True
-    for lesson in READY:
+    for lesson in LESSONS:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:  # the student id is the folder name: "reference"
             submission = Path(tmp) / "reference" / "exercise.ipynb"

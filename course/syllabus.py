@@ -16,15 +16,10 @@ LESSONS: dict[str, str] = {
     "09-rag-vs-fine-tuning": "RAG versus fine-tuning",
     "10-distillation": "Model distillation",
 }
-# lessons whose exercise and lab exist; later issues add the others
-READY = ("01-full-fine-tuning", "02-soft-prompting", "03-prompt-tuning", "04-prefix-tuning", "05-adapters", "06-lora",
-         "07-qlora", "08-alignment", "09-rag-vs-fine-tuning")
 
 
 def require_lesson(lesson: str) -> str:
-    """`lesson` if it is a lesson with an exercise, else a CourseError listing the valid ids."""
-    if lesson in READY:
-        return lesson
+    """`lesson` if it is one of the course's lessons, else a CourseError listing the valid ids."""
     if lesson in LESSONS:
-        raise CourseError(f"lesson {lesson!r} has no exercise yet (ready: {', '.join(READY)})")
-    raise CourseError(f"unknown lesson {lesson!r} (lessons: {', '.join(READY)})")
+        return lesson
+    raise CourseError(f"unknown lesson {lesson!r} (lessons: {', '.join(LESSONS)})")

@@ -37,6 +37,7 @@ LESSON_POINTS = {
                      "test_dpo_loss": 3, "test_dpo_training": 4},
     "09-rag-vs-fine-tuning": {"test_chunk_text": 3, "test_cosine_top_k": 3, "test_recall_at_k": 2,
                               "test_build_rag_prompt": 2, "test_categorize_known": 3, "test_retrieval": 3},
+    "10-distillation": {"test_soften": 2, "test_distillation_loss": 6, "test_distillation_run": 5},
 }
 ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
@@ -45,7 +46,8 @@ ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "05-adapters": "n_layers * adapters_per_layer * (2 * d_model * bottleneck + d_model + bottleneck)",
            "06-lora": "return r * d_in + d_out * r", "07-qlora": "torch.bucketize(normalized, midpoints)",
            "08-alignment": "-F.logsigmoid(chosen_rewards - rejected_rewards).mean()",
-           "09-rag-vs-fine-tuning": "torch.sort(scores, dim=-1, descending=True, stable=True)"}
+           "09-rag-vs-fine-tuning": "torch.sort(scores, dim=-1, descending=True, stable=True)",
+           "10-distillation": "kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()"}
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -175,7 +177,6 @@ def test_main_builds_and_grades_the_references():
 
 @pytest.mark.parametrize("args, message", [
     (["grade", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
-    (["grade", "10-distillation", "x.ipynb"], "lesson '10-distillation' has no exercise yet"),
     (["check", "99-nope", "x.ipynb"], "unknown lesson '99-nope'"),
     (["build", "99-nope"], "unknown lesson '99-nope'"),
     (["grade", "06-lora", "missing/exercise.ipynb"], "no such file"),

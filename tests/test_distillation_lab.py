@@ -1,0 +1,26 @@
+"""The distillation lab (lesson 10) runs as a learner opens it, in the smoke profile, and shows what it says."""
+
+from __future__ import annotations
+
+from test_distillation import SMOL_PARAMS
+from test_lab import has_plot, run_lab
+
+
+def test_distillation_lab_runs_and_shows_its_results():
+    text, outputs, results = run_lab("10-distillation")
+    assert has_plot(outputs), "no plot"
+    assert results["params"]["teacher"] == SMOL_PARAMS
+    assert results["student_layers"] == [0, 1, 28, 29]
+    assert results["params"]["student"] == SMOL_PARAMS - 26 * 3_540_096
+    assert abs(results["megabytes"]["teacher"] - SMOL_PARAMS * 4 / 1e6) < 0.1
+    assert results["teacher_val_loss"] < results["teacher_val_loss_before"], "the teacher's LoRA run taught it the domain"
+    assert results["teacher_vs_cache"]["kl"] < 1e-4 and results["teacher_vs_cache"]["agreement"] > 0.95
+    start = results["student_at_start"]
+    assert start["loss"] > 10.8, "cutting 26 layers leaves a student worse than uniform guessing"
+    runs = results["runs"]
+    assert list(runs) == ["CE only", "CE + KL"]
+    for run in runs.values():
+        assert run["loss"] < start["loss"] and run["kl"] < start["kl"] and run["seconds_per_step"] > 0
+    ms = results["ms_per_token"]
+    assert ms["student, CE + KL"] < ms["teacher (30 layers)"] and results["speedup"] > 1
+    assert "T=2.0: top token" in text and "faster per token" in text
