@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from course.profiles import Profile
-from course.training import IGNORE, _to
+from course.training import IGNORE, train
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # GKD lives in trl.experimental, which warns on import
 
@@ -118,7 +118,6 @@ def teacher_logits(teacher, batches: list[dict[str, torch.Tensor]],
     cache of SmolLM2's 49,152-word vocabulary takes about 0.8 GB instead of 1.6 GB.
     """
     teacher.eval()
-    device = next(teacher.parameters()).device
     out = []
     for batch in batches:
         logits, _ = logits_at_replies(teacher, batch)
@@ -135,26 +134,12 @@ def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch
     """
     if len(batches) != len(targets):
         raise ValueError(f"{len(batches)} batches but teacher logits for {len(targets)}")
-    torch.manual_seed(seed)
-    params = [p for p in student.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the student has no trainable parameters: nothing to train")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    student.train()
-    losses = []
-    for step in range(steps):
-        i = step % len(batches)
+
+    def batch_loss(i: int) -> torch.Tensor:
         logits, labels = logits_at_replies(student, batches[i])
-        loss = loss_fn(logits, targets[i].to(logits.device, logits.dtype), labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if on_step is not None:
-            on_step(step, losses[-1])
-    student.eval()
-    return losses
+        return loss_fn(logits, targets[i].to(logits.device, logits.dtype), labels)
+
+    return train(student, batches, steps, lr, on_step=on_step, seed=seed, batch_loss=batch_loss)
 
 
 @torch.no_grad()

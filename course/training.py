@@ -82,8 +82,12 @@ def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
 def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
           on_step: Callable[[int, float], None] | None = None, seed: int = 0,
-          optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW) -> list[float]:
-    """AdamW (or `optimizer_class`) on the parameters that require grad, cycling over `batches`; returns the losses."""
+          optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+          batch_loss: Callable[[int], torch.Tensor] | None = None) -> list[float]:
+    """AdamW (or `optimizer_class`) on the parameters that require grad, cycling over `batches`; returns the losses.
+
+    The loss of a step is the model's own loss on its batch, or `batch_loss(i)` for batch index i when given.
+    """
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -93,7 +97,8 @@ def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
     model.train()
     losses = []
     for step in range(steps):
-        loss = model(**to_device(batches[step % len(batches)], device)).loss
+        i = step % len(batches)
+        loss = batch_loss(i) if batch_loss is not None else model(**to_device(batches[i], device)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
