@@ -39,11 +39,11 @@ class DistillSizes:
     latency_repeats: int
 
 
-def distill_sizes(size: Profile) -> DistillSizes:
-    """The lab's sizes for profile `size` (the profile changes sizes, never the code path)."""
-    if size.name == "smoke":
+def distill_sizes(profile: Profile) -> DistillSizes:
+    """The lab's sizes in `profile` (the profile changes sizes, never the code path)."""
+    if profile.name == "smoke":
         return DistillSizes(2, 8, 4, 4, 1e-3, 8, 3)
-    if size.name == "cpu":
+    if profile.name == "cpu":
         return DistillSizes(16, 96, 40, 6, 1e-3, 32, 5)
     return DistillSizes(120, 0, 300, 8, 5e-4, 64, 10)
 
