@@ -92,7 +92,6 @@ def accuracy(model, batches: list[dict[str, torch.Tensor]]) -> float:
     return sum(p == y for p, y in zip(predict(model, batches), labels)) / len(labels)
 
 
-
 # ---------------------------------------------------------------- memory
 
 def make_optimizer(name: str, params, lr: float = 1e-5) -> torch.optim.Optimizer:

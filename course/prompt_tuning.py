@@ -6,7 +6,6 @@ the student; the lab uses peft's `PromptTuningConfig` instead.
 
 from __future__ import annotations
 
-
 import torch
 
 from course.persona import grumpy_rate
@@ -65,4 +64,3 @@ def nearest_tokens(vectors: torch.Tensor, embeddings: torch.Tensor, tokenizer, k
 def token_strings(tokenizer, text: str) -> list[str]:
     """The tokens of `text` as the tokenizer writes them (Ġ marks a leading space)."""
     return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
-
