@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 import sys
 import tempfile
@@ -11,9 +10,6 @@ import time
 from pathlib import Path
 
 from course.errors import CourseError
-
-CSV_COLUMNS = ["student", "lesson", "cell", "points", "max_points"]
-
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -33,24 +29,27 @@ def cmd_build(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    from autograder.batch import grade, write_csv
     from autograder.lessons import course_root
-    from autograder.run import grade
+    from autograder.sandbox import Limits
 
     start = time.perf_counter()
-    rows = grade(course_root(), args.lesson, [Path(p) for p in args.submissions],
-                 keep=Path(args.keep) if args.keep else None)
-    print(_table([[r.student, r.lesson, r.cell, f"{r.points:g}", f"{r.max_points:g}"] for r in rows], CSV_COLUMNS))
-    for student in dict.fromkeys(r.student for r in rows):
-        mine = [r for r in rows if r.student == student]
-        failure = f"  ({mine[0].failure})" if mine[0].failure else ""
-        print(f"{student}: {sum(r.points for r in mine):g} / {sum(r.max_points for r in mine):g}{failure}")
-    print(f"graded {len(args.submissions)} submission(s) in {time.perf_counter() - start:.1f} s")
+    out = Path(args.out or Path("grading") / args.lesson)
+    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                    memory=int(args.memory_gib * 2**30))
+    records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
+                    limits=limits, regrade=args.regrade)
+    rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells)] for r in records]
+    print(_table(rows, ["student", "points", "first problem"]))
+    print(f"{len(records)} submission(s) in {time.perf_counter() - start:.1f} s; gradebook, feedback and "
+          f"grades.csv in {out}")
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(CSV_COLUMNS)
-            writer.writerows([r.student, r.lesson, r.cell, f"{r.points:g}", f"{r.max_points:g}"] for r in rows)
+        write_csv(Path(args.csv), args.lesson, records)
     return 0
+
+
+def _first_problem(cells: list[dict]) -> str:
+    return next((f"{c['cell']}: {c['message']}" for c in cells if c["message"] != "ok"), "")
 
 
 def cmd_check(args) -> int:
@@ -62,8 +61,9 @@ def cmd_check(args) -> int:
 
 def cmd_main(args) -> int:
     """Build every ready lesson, then grade each reference solution: the course's self-test."""
+    from autograder.batch import grade
     from autograder.lessons import course_root, solution_dir
-    from autograder.run import build, grade
+    from autograder.run import build
     from course.syllabus import LESSONS
 
     root = course_root()
@@ -75,10 +75,9 @@ def cmd_main(args) -> int:
             submission = Path(tmp) / "reference" / "exercise.ipynb"
             submission.parent.mkdir()
             shutil.copy(solution_dir(root, lesson) / "exercise.ipynb", submission)
-            rows = grade(root, lesson, [submission])
-        earned, possible = sum(r.points for r in rows), sum(r.max_points for r in rows)
-        complete &= earned == possible
-        table.append([lesson, f"{earned:g} / {possible:g}", f"{time.perf_counter() - start:.0f} s"])
+            [record] = grade(root, lesson, [submission], Path(tmp) / "out", log=lambda line: None)
+        complete &= record.points == record.max_points
+        table.append([lesson, f"{record.points:g} / {record.max_points:g}", f"{time.perf_counter() - start:.0f} s"])
     print("built lessons/ from solutions/; reference solutions graded by nbgrader autograde:")
     print(_table(table, ["lesson", "points earned / possible", "grading time"]))
     return 0 if complete else 1
@@ -90,11 +89,17 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="regenerate lessons/ from solutions/ with nbgrader")
     b.add_argument("lessons", nargs="*", help="lesson ids (default: all ready lessons)")
     b.set_defaults(run=cmd_build)
-    g = sub.add_parser("grade", help="autograde submissions; the student id is the file's folder name")
+    g = sub.add_parser("grade", help="autograde submissions in a sandbox, in parallel, resumable")
     g.add_argument("lesson")
-    g.add_argument("submissions", nargs="+")
-    g.add_argument("--csv", help="also write student,lesson,cell,points,max_points rows here")
-    g.add_argument("--keep", metavar="DIR", help="save each executed notebook as DIR/<student>/exercise.ipynb")
+    g.add_argument("submissions", nargs="+",
+                   help="notebooks (the student is the folder's name) or folders of <student>/ folders")
+    g.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers (one per core is the measured best)")
+    g.add_argument("--out", help="nbgrader folder for the gradebook, feedback and grades.csv (default grading/LESSON)")
+    g.add_argument("--csv", help="also write this run's rows (student,lesson,cell,points,max_points,message) here")
+    g.add_argument("--regrade", action="store_true", help="grade again what the output folder already holds")
+    g.add_argument("--cell-timeout", type=int, default=180, help="seconds per cell (default 180)")
+    g.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
+    g.add_argument("--memory-gib", type=float, default=6.0, help="memory per kernel process in GiB (default 6)")
     g.set_defaults(run=cmd_grade)
     c = sub.add_parser("check", help="run a notebook and report which public tests pass")
     c.add_argument("lesson")

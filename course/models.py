@@ -95,6 +95,7 @@ def _save_to_cache(name: str, model, tokenizer, source: dict) -> Path:
     target = cache_root() / name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the grader's jailed kernels read it as another user
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # the GGUF marker; the saved copy is plain float32

@@ -1,0 +1,352 @@
+"""`course grade`: grade a class's submissions in parallel, sandboxed, resumable.
+
+The output folder is an nbgrader course folder that the instructor keeps:
+
+    OUT/gradebook.db                                  nbgrader's gradebook (formgrader, export)
+    OUT/source/<lesson>/exercise.ipynb                the source it was graded against
+    OUT/submitted/<student>/<lesson>/exercise.ipynb   what was graded
+    OUT/autograded/<student>/<lesson>/exercise.ipynb  the executed notebook, hidden tests included
+    OUT/feedback/<student>/<lesson>/exercise.html     for the student: hidden tests removed
+    OUT/grades.csv                                    student,lesson,cell,points,max_points,message
+    OUT/ledger.jsonl                                  one line per graded submission, for resuming
+
+Each submission is graded by a worker process of its own (`autograder.worker`); this process is
+the only one that writes OUT, one student at a time, gradebook first and ledger line last, so an
+interrupted run loses at most the submissions in flight, and a re-run grades only what is not in
+the ledger with the same content.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autograder.lessons import GRADED_NOTEBOOK, solution_dir
+from autograder.sandbox import Limits, probe
+from autograder.worker import Task, task_json
+from course.errors import CourseError
+from course.notebooks import graded_cells, lesson_of, read_notebook
+from course.quiet import no_stderr
+
+CSV_COLUMNS = ["student", "lesson", "cell", "points", "max_points", "message"]
+KILL_GRACE_S = 120  # past the notebook limit, the worker itself is killed
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's notebook, or why there is none to grade."""
+
+    student: str
+    path: Path | None
+    problem: str = ""
+
+
+@dataclass
+class Record:
+    """One graded submission: a line of the ledger."""
+
+    student: str
+    sha256: str
+    cells: list[dict]  # cell, points, max_points, message
+    failure: str = ""
+    seconds: float = 0.0
+    kernel_peak_rss: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def points(self) -> float:
+        return sum(c["points"] for c in self.cells)
+
+    @property
+    def max_points(self) -> float:
+        return sum(c["max_points"] for c in self.cells)
+
+
+def _one_notebook(folder: Path, lesson: str) -> Submission:
+    """The notebook in a student's folder: <student>/<lesson>/*.ipynb (nbgrader collect) or <student>/*.ipynb."""
+    inner = folder / lesson if (folder / lesson).is_dir() else folder
+    candidates = sorted(inner.glob("*.ipynb")) or sorted(p for p in inner.iterdir() if p.is_file())
+    if len(candidates) > 1 and (inner / GRADED_NOTEBOOK).exists():
+        candidates = [inner / GRADED_NOTEBOOK]
+    if not candidates:
+        return Submission(folder.name, None, "no notebook in the student's folder")
+    if len(candidates) > 1:
+        return Submission(folder.name, None, f"{len(candidates)} notebooks and no {GRADED_NOTEBOOK}: "
+                                             "one notebook per student")
+    return Submission(folder.name, candidates[0])
+
+
+def find_submissions(lesson: str, paths: list[Path]) -> list[Submission]:
+    """Submissions from notebook files (student = the folder's name) and folders of student folders."""
+    if not paths:
+        raise CourseError("no submissions given")
+    found: dict[str, Submission] = {}
+    for path in paths:
+        if not path.exists():
+            raise CourseError(f"{path}: no such file or folder")
+        if path.is_dir():
+            subs = [_one_notebook(child, lesson) for child in sorted(path.iterdir()) if child.is_dir()]
+            if not subs:
+                raise CourseError(f"{path}: no student folders in it (expected {path}/<student>/{GRADED_NOTEBOOK})")
+        else:
+            subs = [Submission(path.resolve().parent.name, path)]
+        for sub in subs:
+            if sub.student in found:
+                raise CourseError(f"{sub.path or sub.student} and {found[sub.student].path}: both are student "
+                                  f"{sub.student!r}: one notebook per student")
+            found[sub.student] = sub
+    return list(found.values())
+
+
+def problem_with(lesson: str, sub: Submission) -> str:
+    """Why this submission cannot be graded at all ('' when it can): checked before any kernel starts."""
+    if sub.problem:
+        return sub.problem
+    try:
+        nb = read_notebook(sub.path)
+    except CourseError as error:
+        return str(error).removeprefix(f"{sub.path}: ")
+    recorded = lesson_of(nb)
+    if recorded is not None and recorded != lesson:
+        return f"this is the notebook of lesson {recorded!r}, not {lesson!r}"
+    if not any(cell.cell_type == "code" and cell.source.strip() for cell in nb.cells):
+        return "empty notebook: no code to grade"
+    return ""
+
+
+def _sha256(sub: Submission) -> str:
+    return hashlib.sha256(sub.path.read_bytes() if sub.path and sub.path.is_file() else sub.problem.encode()).hexdigest()
+
+
+def read_ledger(out: Path) -> dict[str, Record]:
+    """The latest record of each student; a line cut short by an interruption is ignored."""
+    records: dict[str, Record] = {}
+    ledger = out / "ledger.jsonl"
+    for line in ledger.read_text().splitlines() if ledger.exists() else []:
+        try:
+            record = Record(**json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            continue
+        records[record.student] = record
+    return records
+
+
+def prepare_out(root: Path, lesson: str, out: Path) -> None:
+    """Make OUT an nbgrader course folder for `lesson`, or check that it is one for the same source."""
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder.config import nbgrader_config
+    from autograder.run import nbgrader_failure
+
+    source = solution_dir(root, lesson) / GRADED_NOTEBOOK
+    kept = out / "source" / lesson / GRADED_NOTEBOOK
+    if (out / "gradebook.db").exists():
+        if not kept.exists() or kept.read_bytes() != source.read_bytes():
+            raise CourseError(f"{out} holds grades for another version of {lesson}'s source: grade into a new --out")
+        return
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, kept)
+    with no_stderr():
+        result = NbGraderAPI(config=nbgrader_config(out)).generate_assignment(lesson, force=True)
+    if not result["success"]:
+        raise CourseError(f"nbgrader could not generate {lesson} in {out}: {nbgrader_failure(result)}")
+
+
+class Grader:
+    """Runs the workers and records their results in OUT."""
+
+    def __init__(self, root: Path, lesson: str, out: Path, jobs: int, limits: Limits,
+                 log: Callable[[str], None] = print):
+        self.root, self.lesson, self.out, self.jobs, self.limits, self.log = root, lesson, out, jobs, limits, log
+        self.max_points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+                           for c in graded_cells(read_notebook(solution_dir(root, lesson) / GRADED_NOTEBOOK))}
+        self.slots: queue.Queue[int] = queue.Queue()
+        for slot in range(jobs):
+            self.slots.put(slot)
+        self.running: set[subprocess.Popen] = set()
+
+    def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
+        """A submission that earns nothing, with the reason on every cell."""
+        cells = [{"cell": c, "points": 0.0, "max_points": m, "message": failure} for c, m in self.max_points.items()]
+        return Record(student, sha, cells, failure, seconds)
+
+    def run_worker(self, sub: Submission, sha: str, template: Path, read_only: list[Path]) -> tuple[Record, dict]:
+        """Grade one submission in a worker process; kill it if it outlives the notebook limit."""
+        slot = self.slots.get()
+        work = Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp"))  # short: ipc socket paths are limited to 107 bytes
+        try:
+            task = Task(self.lesson, sub.student, str(sub.path.resolve()), str(template), str(work), slot,
+                        asdict(self.limits), [str(p) for p in read_only])
+            (work / "task.json").write_text(task_json(task))
+            env = dict(os.environ)
+            if self.jobs > 1:  # one core's worth of threads per worker
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            start = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(work / "task.json")],
+                                    start_new_session=True, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            self.running.add(proc)
+            try:
+                _, err = proc.communicate(timeout=self.limits.notebook_timeout + KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                err = ""
+            finally:
+                self.running.discard(proc)
+            seconds = time.perf_counter() - start
+            result_file = work / "result.json"
+            if not result_file.exists():
+                why = (f"grading stopped after {seconds:.0f} s: the notebook ran past its limit" if proc.returncode < 0
+                       else f"the grading process failed (exit {proc.returncode}): {(err or '').strip()[-300:]}")
+                return self.zero(sub.student, sha, why, seconds), {}
+            result = json.loads(result_file.read_text())
+            if "failure" in result:
+                return self.zero(sub.student, sha, result["failure"], seconds), {}
+            record = Record(sub.student, sha, result["cells"], "", seconds, result["kernel_peak_rss"],
+                            {"worker_peak_rss": result["worker_peak_rss"]})
+            return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
+                            "work": work}
+        finally:
+            self.slots.put(slot)
+
+    def record(self, sub: Submission, record: Record, files: dict) -> None:
+        """Write one result into OUT: files, gradebook, then the ledger line (the commit point)."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        student, lesson = sub.student, self.lesson
+        for kind in ("submitted", "autograded", "feedback"):
+            shutil.rmtree(self.out / kind / student / lesson, ignore_errors=True)
+            (self.out / kind / student / lesson).mkdir(parents=True)
+        if sub.path is not None and sub.path.is_file():
+            shutil.copy(sub.path, self.out / "submitted" / student / lesson / sub.path.name)
+        feedback = self.out / "feedback" / student / lesson / "exercise.html"
+        if files:
+            shutil.copy(files["autograded"], self.out / "autograded" / student / lesson / GRADED_NOTEBOOK)
+            shutil.copy(files["feedback"], feedback)
+        else:
+            feedback.write_text(f"<html><body><h1>{html.escape(lesson)}: 0 / {sum(self.max_points.values()):g}"
+                                f"</h1><p>Your submission could not be graded: {html.escape(record.failure)}</p>"
+                                "</body></html>\n")
+        with no_stderr(), Gradebook(f"sqlite:///{self.out / 'gradebook.db'}") as gb:  # nbgrader's own SAWarnings
+            gb.update_or_create_student(student)
+            try:
+                gb.remove_submission(lesson, student)
+            except MissingEntry:
+                pass
+            submission = gb.add_submission(lesson, student)
+            scores = {c["cell"]: c["points"] for c in record.cells}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    grade.auto_score = scores.get(grade.name, 0.0)
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+        with open(self.out / "ledger.jsonl", "a") as ledger:
+            ledger.write(json.dumps(asdict(record)) + "\n")
+            ledger.flush()
+            os.fsync(ledger.fileno())
+        if files:
+            shutil.rmtree(files["work"], ignore_errors=True)
+
+    def grade(self, subs: list[Submission], regrade: bool = False) -> list[Record]:
+        """Grade what the ledger does not already hold; the records of every submission in `subs`."""
+        from autograder.run import nbgrader_course
+        from course.environ import environ
+        from course.models import cache_root, causal_lm_path
+
+        done = read_ledger(self.out)
+        records: dict[str, Record] = {}
+        todo: list[tuple[Submission, str]] = []
+        for sub in subs:
+            sha = _sha256(sub)
+            if not regrade and sub.student in done and done[sub.student].sha256 == sha:
+                records[sub.student] = done[sub.student]
+                self.log(f"{sub.student}: {done[sub.student].points:g} / {done[sub.student].max_points:g}  "
+                         f"(already graded in {self.out}, same notebook)")
+                continue
+            problem = problem_with(self.lesson, sub)
+            if problem:
+                records[sub.student] = self.zero(sub.student, sha, problem)
+                self.record(sub, records[sub.student], {})
+                self.log(f"{sub.student}: 0 / {sum(self.max_points.values()):g}  ({problem})")
+            else:
+                todo.append((sub, sha))
+        if not todo:
+            return [records[s.student] for s in subs]
+        try:  # convert the offline model once, here: the jails see the cache read-only
+            causal_lm_path("smollm2-135m-instruct")
+        except Exception:  # noqa: BLE001 (a lesson without it still grades; one that needs it says so)
+            pass
+        cache = cache_root()
+        read_only = [_readable(cache)] if cache.is_dir() else []
+        source = solution_dir(self.root, self.lesson) / GRADED_NOTEBOOK
+        with nbgrader_course(self.root, self.lesson, [source]) as (_, template_dir), \
+                environ(COURSE_PROFILE="smoke", COURSE_CACHE=str(cache)), \
+                ThreadPoolExecutor(self.jobs) as pool:
+            futures = {pool.submit(self.run_worker, sub, sha, template_dir / "gradebook.db", read_only): sub
+                       for sub, sha in todo}
+            try:
+                for count, future in enumerate(as_completed(futures), 1):
+                    sub = futures[future]
+                    record, files = future.result()
+                    self.record(sub, record, files)
+                    records[sub.student] = record
+                    why = f"  ({record.failure})" if record.failure else ""
+                    self.log(f"[{count}/{len(todo)}] {sub.student}: {record.points:g} / {record.max_points:g} "
+                             f"in {record.seconds:.0f} s{why}")
+            except BaseException:
+                for proc in list(self.running):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                for future in futures:
+                    future.cancel()
+                raise
+        return [records[s.student] for s in subs]
+
+
+def _readable(folder: Path) -> Path:
+    """Let other users read `folder` (the jails run as other users); returns it."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return folder
+
+
+def write_csv(path: Path, lesson: str, records: list[Record]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for record in records:
+            writer.writerows([record.student, lesson, c["cell"], f"{c['points']:g}", f"{c['max_points']:g}",
+                              c["message"]] for c in record.cells)
+
+
+def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, limits: Limits = Limits(),
+          regrade: bool = False, log: Callable[[str], None] = print) -> list[Record]:
+    """Grade the submissions under `paths` into the nbgrader folder `out`; OUT/grades.csv holds every student."""
+    if jobs < 1:
+        raise CourseError(f"-j {jobs}: need at least one worker")
+    subs = find_submissions(lesson, paths)
+    for line in probe(0 if os.geteuid() == 0 else None):
+        log(f"warning: {line}")
+    from autograder.run import tools_on_path
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tools_on_path():
+        prepare_out(root, lesson, out)
+        records = Grader(root, lesson, out, jobs, limits, log).grade(subs, regrade)
+    write_csv(out / "grades.csv", lesson, sorted(read_ledger(out).values(), key=lambda r: r.student))
+    return records

@@ -1,0 +1,106 @@
+"""nbgrader's Execute step, hardened: a jailed kernel, a tamper check, and limits on time and output.
+
+Differences from `nbgrader.preprocessors.Execute`, each one a way a submission could otherwise
+break grading:
+- the kernel starts in the sandbox (`autograder.sandbox`);
+- `kernel_guard.py` runs before the first cell, and every graded test cell starts with the check;
+- the notebook as a whole has a time budget: each cell's limit shrinks to what is left, and
+  cells after the budget are not run;
+- a kernel that dies (os._exit, a crash, the memory limit) fails the cell it died in, and every
+  later cell is marked as not run, instead of the whole submission failing;
+- printed output past `max_output_bytes` is dropped, with a note in the cell.
+A cell that is not run gets an error output, because nbgrader gives full points to a test cell
+without one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+from autograder.sandbox import SandboxKernelManager
+
+GUARD_SETUP = (Path(__file__).parent / "kernel_guard.py").read_text()
+GUARD_CALL = "__course_guard__()\n"
+KERNEL_DIED = "KernelDied"
+NOT_RUN = "NotRun"
+TRUNCATED = "[grader] output truncated: this notebook printed more than {} bytes"
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    """An error output as nbclient records one (nbgrader scores a test cell with it as 0)."""
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    nb = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(nb.get("grade")) and not nb.get("solution")
+
+
+class SandboxedExecute(Execute):
+    """Execute with the course's jail, tamper check, notebook time budget and output cap."""
+
+    notebook_timeout = Integer(900, help="seconds for the whole notebook").tag(config=True)
+    max_output_bytes = Integer(2 * 2**20, help="printed output kept per notebook").tag(config=True)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(**kwargs)
+        self._deadline: float | None = None
+        self._stopped = ""  # why the remaining cells are not run
+        self._printed = 0
+        self._truncated: set[int] = set()
+
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, execution_count=None,
+                                 store_history: bool = True) -> NotebookNode:
+        if cell.cell_type != "code" or not cell.source.strip():
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.notebook_timeout
+            self.cell_timeout = self.timeout
+            await self._setup_guard(cell_index)
+        remaining = self._deadline - time.monotonic()
+        if not self._stopped and remaining < 1:
+            self._stopped = f"the notebook ran past its {self.notebook_timeout} s limit"
+        if self._stopped:
+            cell.outputs = [error_output(NOT_RUN, f"not run: {self._stopped}")]
+            return cell
+        self.timeout = max(1, min(self.cell_timeout, int(remaining)))
+        original = cell.source
+        if is_test_cell(cell):
+            cell.source = GUARD_CALL + original
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            self._stopped = f"the kernel died in cell {cell_index}"
+            cell.outputs.append(error_output(
+                KERNEL_DIED, "the kernel stopped while running this cell (os._exit, a crash, or the memory limit)"))
+            return cell
+        finally:
+            cell.source = original
+
+    async def _setup_guard(self, cell_index: int) -> None:
+        """Run kernel_guard.py in the kernel before any student code."""
+        setup = NotebookNode(cell_type="code", source=GUARD_SETUP, metadata={}, outputs=[], execution_count=None)
+        await super().async_execute_cell(setup, cell_index, store_history=False)
+        errors = [o for o in setup.outputs if o.output_type == "error" or o.get("name") == "stderr"]
+        if errors:
+            raise RuntimeError(f"the grader's tamper check could not start: {errors[0]}")
+
+    def output(self, outs, msg, display_id, cell_index):
+        kind = msg["msg_type"]
+        if kind in ("stream", "display_data", "execute_result", "update_display_data"):
+            self._printed += len(str(msg["content"].get("text", ""))) + len(str(msg["content"].get("data", "")))
+            if self._printed > self.max_output_bytes:
+                if cell_index not in self._truncated:  # one note per cell, on the stream that was cut
+                    self._truncated.add(cell_index)
+                    name = msg["content"].get("name", "stdout")
+                    outs.append(NotebookNode(output_type="stream", name=name,
+                                             text=TRUNCATED.format(self.max_output_bytes) + "\n"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)

@@ -1,0 +1,82 @@
+"""One line of feedback per graded test cell, and a feedback page that does not give hidden tests away.
+
+A hidden test that fails would show, in nbgrader's feedback, its source and the traceback of the
+failing assert: the expected values. Here a failure inside the hidden part is reported as the
+`# checks:` line its author wrote after `### BEGIN HIDDEN TESTS` (what was checked, not the
+answer), and the feedback page keeps neither the hidden source nor its traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nbformat import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder.execute import GUARD_CALL, KERNEL_DIED, NOT_RUN, error_output, is_test_cell
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_LINE = re.compile(r"(?:Cell In\[\d+\]|<ipython-input-[^>]*>), line (\d+)")
+
+
+def hidden_start(source: str) -> int | None:
+    """1-based line number of the hidden-tests marker, or None."""
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip() == HIDDEN_BEGIN:
+            return number
+    return None
+
+
+def checks_of(source: str) -> str:
+    """The `# checks:` line after the hidden-tests marker: what the hidden tests verify."""
+    lines = source.splitlines()
+    start = hidden_start(source)
+    for line in lines[start:start + 3] if start else []:
+        if line.strip().startswith("# checks:"):
+            return line.strip()[len("# checks:"):].strip()
+    return "the hidden tests"
+
+
+def _failed_line(error: NotebookNode) -> int | None:
+    """The line of the test cell's source where the error was raised (the guard line removed)."""
+    numbers = [int(m.group(1)) for line in error.get("traceback", []) for m in _CELL_LINE.finditer(_ANSI.sub("", line))]
+    return numbers[0] - GUARD_CALL.count("\n") if numbers else None
+
+
+def _failed_in_hidden(cell: NotebookNode, error: NotebookNode) -> bool:
+    start = hidden_start(cell.source)
+    if start is None:
+        return False
+    line = _failed_line(error)
+    return line is None or line > start  # where it failed is unknown: say nothing of the hidden code
+
+
+def explain(cell: NotebookNode) -> str:
+    """Why a graded test cell lost its points, in one line; 'ok' when it passed."""
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            if out.ename in (KERNEL_DIED, NOT_RUN, "TamperingError"):
+                return out.evalue
+            if out.ename == "CellTimeoutError":
+                return "the cell ran past its time limit (an endless loop?)"
+            if _failed_in_hidden(cell, out):
+                return f"hidden test failed ({out.ename}): checks {checks_of(cell.source)}"
+            text = f"{out.ename}: {out.evalue}" if out.evalue else out.ename
+            return text.splitlines()[0][:200]
+        if out.output_type == "stream" and out.name == "stderr":
+            return "wrote to stderr (a test cell that does scores 0): " + out.text.strip()[:120]
+    return "ok"
+
+
+class HideHiddenFailures(NbGraderPreprocessor):
+    """For the feedback page: a hidden test's error becomes its one-line explanation, no traceback."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_test_cell(cell):
+            errors = [out for out in cell.outputs if out.output_type == "error"]
+            if errors and _failed_in_hidden(cell, errors[0]):
+                message = explain(cell)
+                cell.outputs = [out for out in cell.outputs if out.output_type != "error"]
+                cell.outputs.append(error_output("HiddenTestFailed", message))
+        return cell, resources

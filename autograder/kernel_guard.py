@@ -1,0 +1,78 @@
+"""Runs inside the grading kernel, before the student's first cell: a tamper check for the tests.
+
+The hidden tests run in the student's own kernel, so a notebook could make them pass by
+replacing what they call: `torch.allclose = lambda *a, **k: True`, a builtin shadowed in the
+notebook's namespace, an IPython input transformer that rewrites `assert`, a trace function.
+This file records the objects the tests rely on; the grader runs `__course_guard__()` at the top
+of every graded test cell, which raises TamperingError naming what changed, so that cell scores
+zero with a message. It stops the tampering listed above; code written against this grader's
+own source (it is public) can still defeat a check that runs in the student's process.
+"""
+
+
+def _install_course_guard():
+    import builtins
+    import math
+    import random
+    import sys
+
+    import numpy
+    import torch
+    import torch.nn.functional
+
+    class TamperingError(Exception):
+        """The notebook replaced something the grading tests use."""
+
+    ip = get_ipython()  # noqa: F821 (IPython's global in the kernel)
+    watched = {"builtins": builtins, "math": math, "random": random, "numpy": numpy, "torch": torch,
+               "torch.nn": torch.nn, "torch.nn.functional": torch.nn.functional, "torch.Tensor": torch.Tensor,
+               "torch.nn.Module": torch.nn.Module, "torch.nn.Linear": torch.nn.Linear}
+    late = ("torch.testing", "numpy.testing", "peft", "transformers", "trl", "bitsandbytes", "course")
+    snapshots = {name: (obj, {k: v for k, v in vars(obj).items() if not k.startswith("_") or name == "builtins"})
+                 for name, obj in watched.items()}
+    shell_methods = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell", "showtraceback",
+                     "should_run_async")
+    hooks = {name: getattr(ip, name) for name in shell_methods}
+    kernel_hooks = {name: getattr(ip.kernel, name) for name in ("do_execute", "execute_request")}
+    transformers = [list(ip.input_transformers_cleanup), list(ip.input_transformers_post), list(ip.ast_transformers),
+                    list(ip.input_transformer_manager.line_transforms),
+                    list(ip.input_transformer_manager.token_transformers)]
+
+    def transformer_lists():
+        return [list(ip.input_transformers_cleanup), list(ip.input_transformers_post), list(ip.ast_transformers),
+                list(ip.input_transformer_manager.line_transforms),
+                list(ip.input_transformer_manager.token_transformers)]
+
+    def check():
+        for name in late:  # libraries imported after the guard: recorded when first seen
+            if name not in snapshots and name in sys.modules:
+                mod = sys.modules[name]
+                snapshots[name] = (mod, {k: v for k, v in vars(mod).items() if not k.startswith("_")})
+        changed = [f"{name}.{key}" for name, (obj, snap) in snapshots.items()
+                   for key, value in snap.items() if vars(obj).get(key, check) is not value]
+        user_ns = ip.user_ns
+        if user_ns.get("__builtins__") not in (builtins, vars(builtins)):
+            changed.append("__builtins__")
+        # a function or class in place of a builtin (isinstance = lambda *a: True); a variable named
+        # `max` or `input` cannot make a test pass, so it is left alone
+        changed += [f"{key} (shadows the builtin)" for key in set(user_ns) & set(vars(builtins))
+                    if callable(user_ns[key]) and user_ns[key] is not getattr(builtins, key)
+                    and not key.startswith("_") and key not in ("exit", "quit", "get_ipython", "display")]
+        changed += [f"{key} (no longer the module)" for key, mod in (("torch", torch), ("math", math),
+                                                                    ("np", numpy), ("numpy", numpy))
+                    if key in user_ns and user_ns[key] is not mod]
+        changed += [f"IPython shell.{name}" for name, method in hooks.items() if getattr(ip, name) != method]
+        changed += [f"IPython kernel.{name}" for name, method in kernel_hooks.items()
+                    if getattr(ip.kernel, name) != method]
+        if transformer_lists() != transformers:
+            changed.append("IPython input or AST transformers")
+        if sys.gettrace() is not None or sys.getprofile() is not None:
+            changed.append("a trace or profile function (sys.settrace / sys.setprofile)")
+        if changed:
+            raise TamperingError(f"the notebook replaced what the tests use: {', '.join(sorted(changed)[:6])}")
+
+    builtins.__course_guard__ = check
+
+
+_install_course_guard()
+del _install_course_guard

@@ -1,0 +1,160 @@
+"""The jail a submission's kernel runs in: bubblewrap namespaces plus resource limits.
+
+The kernel (the only process that runs student code) is started as
+
+    prlimit --as --nproc --fsize --core --nofile -- bwrap [namespaces, read-only binds] -- [setpriv] python -m ipykernel
+
+so it sees a filesystem that holds the Python install, the `course` package, the model cache
+and its own working folder, and nothing else: no `solutions/`, no gradebook, no other student.
+It has no network (a new network namespace holds only loopback), its own process ids (a fork
+bomb dies with the jail) and, when the grader runs as root, a user id of its own per worker
+slot, so that the process limit counts only its own processes. The grader talks to it through
+Unix sockets in a folder bound into the jail (ZeroMQ's ipc transport), since TCP on the
+grader's loopback is not reachable from inside a network namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+from course.errors import CourseError
+
+# The first user id of the jails when grading as root: worker slot k runs as UID_BASE + k.
+UID_BASE = 61000
+# Environment variables the kernel keeps (prefixes); everything else, tokens included, is dropped.
+KEPT_ENV = ("LANG", "LC_", "TZ", "NBGRADER_", "COURSE_", "OMP_", "MKL_", "OPENBLAS_", "TOKENIZERS_", "TRL_",
+            "TRANSFORMERS_", "HF_", "PYTHONHASHSEED", "PYTHONWARNINGS", "PYDEVD_")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Times in seconds, sizes in bytes."""
+
+    cell_timeout: int = 180
+    notebook_timeout: int = 900
+    memory: int = 6 * 2**30  # address space of each kernel process (RLIMIT_AS)
+    processes: int = 256  # processes and threads of the jail's user (RLIMIT_NPROC)
+    output: int = 2 * 2**20  # printed output kept per notebook; the rest is dropped with a note
+    file_size: int = 256 * 2**20  # largest file the kernel may write (RLIMIT_FSIZE)
+    tmp_size: int = 512 * 2**20  # the jail's private /tmp (a tmpfs)
+
+
+@dataclass
+class Jail:
+    """How to start one kernel inside the sandbox."""
+
+    limits: Limits
+    workdir: Path  # the submission's folder: the only host folder the kernel may write
+    runtime_dir: Path  # connection file and ipc sockets, shared with the grader
+    uid: int | None = None  # run as this user (grading as root); None: keep the caller's
+    read_only: list[Path] = field(default_factory=list)  # extra host folders to show, read-only
+    bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
+
+    def command(self) -> list[str]:
+        """The prefix that puts the kernel command in the jail."""
+        lim = self.limits
+        prefix = ["prlimit", f"--as={lim.memory}", f"--nproc={lim.processes}", f"--fsize={lim.file_size}",
+                  "--core=0", "--nofile=1024", "--"]
+        if self.bwrap is None:
+            return prefix
+        if self.uid is None:  # unprivileged: bubblewrap makes a user namespace
+            ns = ["--unshare-all", "--die-with-parent"]
+        else:  # root: no user namespace, so that setpriv's user id is a real one that RLIMIT_NPROC counts
+            ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                  "--die-with-parent", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args = [self.bwrap, *ns, "--ro-bind", "/usr", "/usr"]
+        for top in ("bin", "sbin", "lib", "lib32", "lib64"):
+            host = Path("/") / top
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), str(host)]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), str(host)]
+        args += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/tmp"]
+        binds = [("--ro-bind", p) for p in self._python_paths() + self.read_only]
+        binds += [("--bind", self.workdir), ("--bind", self.runtime_dir)]
+        made: set[Path] = {Path("/"), Path("/tmp")}
+        for flag, path in binds:
+            for parent in reversed(path.parents):  # bubblewrap makes missing parents 0700: open them
+                if parent not in made and not str(parent).startswith("/usr"):
+                    args += ["--perms", "0755", "--dir", str(parent)]
+                    made.add(parent)
+            args += [flag, str(path), str(path)]
+            made.add(path)
+        args += ["--chdir", str(self.workdir)]
+        if self.uid is not None:
+            args += ["--", "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all"]
+        return [*prefix, *args, "--"]
+
+    def hand_over(self) -> None:
+        """Give the jail's user the working folder and the socket folder (grading as root)."""
+        if self.uid is None:
+            return
+        for folder in (self.workdir, self.runtime_dir):
+            for path in [folder, *folder.rglob("*")]:
+                os.chown(path, self.uid, self.uid, follow_symlinks=False)
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        """The kernel's environment: the kept variables, a private HOME, and the course's model cache."""
+        kept = {k: v for k, v in env.items() if k.startswith(KEPT_ENV)}
+        return {**kept, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
+                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLCONFIGDIR": "/tmp/mpl"}
+
+    def _python_paths(self) -> list[Path]:
+        """The Python install, the virtual environment and the `course` package, outside /usr."""
+        import course
+
+        paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(course.__file__).resolve().parent}
+        return sorted(p for p in paths if not str(p).startswith("/usr/"))
+
+
+def probe(uid: int | None) -> list[str]:
+    """What the sandbox cannot enforce on this machine, one line each (empty: everything holds)."""
+    missing = []
+    if shutil.which("prlimit") is None:
+        raise CourseError("prlimit not found (util-linux): cannot limit memory or processes")
+    if shutil.which("bwrap") is None:
+        missing.append("bubblewrap (bwrap) is not installed: submissions can read every file this user can, "
+                       "and reach the network (install it: apt-get install bubblewrap)")
+    if uid is None:
+        missing.append("not running as root: every worker's kernel runs as this user, so the process limit "
+                       "(RLIMIT_NPROC) counts all of this user's processes together")
+    elif shutil.which("setpriv") is None:
+        raise CourseError("setpriv not found (util-linux): cannot drop root in the jail")
+    return missing
+
+
+_ACTIVE: Jail | None = None
+
+
+def use(jail: Jail | None) -> None:
+    """Start the kernels of this process in `jail` (None: as nbgrader does, unconfined)."""
+    global _ACTIVE
+    _ACTIVE = jail
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside the active Jail, over ipc sockets."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if _ACTIVE is not None:  # connection file and sockets kernel-1, kernel-2, ... in the shared folder
+            self.transport = "ipc"
+            self.ip = str(_ACTIVE.runtime_dir / "kernel")
+            self.connection_file = str(_ACTIVE.runtime_dir / "kernel.json")
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if _ACTIVE is not None:
+            _ACTIVE.hand_over()
+            # no parent poller: from inside the jail's pid namespace the parent looks gone (and the jail
+            # dies with its parent anyway)
+            kernel_cmd = [*_ACTIVE.command(), *kernel_cmd, "--IPKernelApp.parent_handle=0"]
+            kw["env"] = _ACTIVE.env(kw.get("env") or dict(os.environ))
+        await super()._async_launch_kernel(kernel_cmd, **kw)

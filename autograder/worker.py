@@ -1,0 +1,120 @@
+"""Grade one submission in a process of its own: `python -m autograder.worker TASK.json`.
+
+The worker is trusted grading code; only the kernel it starts runs student code, in the jail.
+It works in a private nbgrader folder (a copy of the template gradebook, the submission), runs
+nbgrader's autograde with the hardened Execute step and generate_feedback with the hidden
+tests removed, and writes RESULT.json. The parent (`autograder.batch`) copies the results into
+the class's gradebook, so a worker that is killed leaves nothing half-written there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+GRADED_NOTEBOOK = "exercise.ipynb"
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the parent asks: grade `submission` of `student` for `lesson`."""
+
+    lesson: str
+    student: str
+    submission: str
+    template: str  # gradebook.db with the assignment, hidden tests included
+    workdir: str  # private, empty
+    slot: int  # worker slot: with root, the jail's user id is UID_BASE + slot
+    limits: dict
+    read_only: list[str]  # host folders the kernel may read (the model cache)
+
+
+def _config(work: Path, task: Task):
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
+                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+
+    from autograder.config import nbgrader_config
+    from autograder.execute import SandboxedExecute
+    from autograder.feedback import HideHiddenFailures
+
+    c = nbgrader_config(work, timeout=task.limits["cell_timeout"])
+    c.SandboxedExecute.notebook_timeout = task.limits["notebook_timeout"]
+    c.SandboxedExecute.max_output_bytes = task.limits["output"]
+    # nbgrader's own list with Execute replaced
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.GenerateFeedback.preprocessors = [HideHiddenFailures, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.ClearHiddenTests.enforce_metadata = False
+    return c
+
+
+def grade(task: Task) -> dict:
+    """Autograde and feedback for one submission; the result as a JSON-able dict."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder import sandbox
+    from autograder.feedback import explain
+    from course.notebooks import graded_cells, read_notebook
+    from course.quiet import no_stderr
+
+    start = time.perf_counter()
+    work = Path(task.workdir)
+    shutil.copy(task.template, work / "gradebook.db")
+    submitted = work / "submitted" / task.student / task.lesson
+    submitted.mkdir(parents=True)
+    shutil.copy(task.submission, submitted / GRADED_NOTEBOOK)
+    runtime = work / "rt"
+    runtime.mkdir()
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
+    uid = sandbox.UID_BASE + task.slot if os.geteuid() == 0 else None
+    sandbox.use(sandbox.Jail(sandbox.Limits(**task.limits), workdir=work / "autograded" / task.student / task.lesson,
+                             runtime_dir=runtime, uid=uid, read_only=[Path(p) for p in task.read_only]))
+    api = NbGraderAPI(config=_config(work, task))
+    with no_stderr():
+        result = api.autograde(task.lesson, task.student, force=True, create=True)
+    if not result["success"]:
+        from autograder.run import nbgrader_failure
+
+        return {"failure": f"nbgrader autograde failed: {nbgrader_failure(result)}", "seconds": time.perf_counter() - start}
+    with no_stderr():
+        api.generate_feedback(task.lesson, task.student, force=True)
+    graded = work / "autograded" / task.student / task.lesson / GRADED_NOTEBOOK
+    messages = {c.metadata.nbgrader["grade_id"]: explain(c) for c in graded_cells(read_notebook(graded))}
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+        grades = gb.find_submission_notebook(Path(GRADED_NOTEBOOK).stem, task.lesson, task.student).grades
+        cells = [{"cell": g.name, "points": float(g.score or 0.0), "max_points": float(g.max_score),
+                  "message": messages.get(g.name, "")} for g in grades if g.name in messages]
+    return {"cells": cells, "autograded": str(graded),
+            "feedback": str(work / "feedback" / task.student / task.lesson / "exercise.html"),
+            "kernel_peak_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+            "worker_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str]) -> int:
+    task_file = Path(argv[0])
+    task = Task(**json.loads(task_file.read_text()))
+    try:
+        result = grade(task)
+    except Exception as error:  # a grader bug or a broken machine: reported for this submission only
+        result = {"failure": f"grading failed: {type(error).__name__}: {error}"}
+    tmp = task_file.with_name("result.json.tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(task_file.with_name("result.json"))
+    return 0
+
+
+def task_json(task: Task) -> str:
+    return json.dumps(asdict(task))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
