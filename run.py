@@ -4,13 +4,15 @@
     python3 run.py test   # the test suite
     python3 run.py course ARGS...   # any `course` command inside the environment
 
-Needs only Python 3.11 and the package index; no model hub.
+Needs only Python 3.11 and the package index; no model hub. As root on Debian or Ubuntu it also
+installs bubblewrap (apt-get), the sandbox that `course grade` runs submissions in.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,8 +28,24 @@ def _fingerprint() -> str:
     return hashlib.sha256(b"".join((ROOT / name).read_bytes() for name in INPUTS)).hexdigest()
 
 
+def install_sandbox() -> None:
+    """bubblewrap, the jail `course grade` runs submissions in: Debian's package, where apt-get can install it."""
+    if shutil.which("bwrap"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("note: bubblewrap (bwrap) is not installed; `course grade` then runs submissions without a jail "
+              "(install it as root: apt-get install bubblewrap)", file=sys.stderr)
+        return
+    install = ["apt-get", "install", "-y", "-q", "bubblewrap"]
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    if subprocess.run(install, **quiet).returncode != 0:  # a fresh machine has no package lists yet
+        subprocess.run(["apt-get", "update", "-q"], **quiet)
+        subprocess.run(install, check=True, **quiet)
+
+
 def setup() -> None:
     """Create the virtual environment and install the course into it, unless it is up to date."""
+    install_sandbox()
     stamp = VENV / ".course-installed"
     if stamp.exists() and stamp.read_text() == _fingerprint():
         return

@@ -44,6 +44,7 @@ from course.quiet import no_stderr
 
 CSV_COLUMNS = ["student", "lesson", "cell", "points", "max_points", "message"]
 KILL_GRACE_S = 120  # past the notebook limit, the worker itself is killed
+NBGRADER_RECEIPTS = ("timestamp.txt", "submission_secret.txt")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Record:
     sha256: str
     cells: list[dict]  # cell, points, max_points, message
     failure: str = ""
+    notes: list[str] = field(default_factory=list)  # edited tests, errors in the student's own cells
     seconds: float = 0.0
     kernel_peak_rss: int = 0
     extra: dict = field(default_factory=dict)
@@ -79,7 +81,8 @@ class Record:
 def _one_notebook(folder: Path, lesson: str) -> Submission:
     """The notebook in a student's folder: <student>/<lesson>/*.ipynb (nbgrader collect) or <student>/*.ipynb."""
     inner = folder / lesson if (folder / lesson).is_dir() else folder
-    candidates = sorted(inner.glob("*.ipynb")) or sorted(p for p in inner.iterdir() if p.is_file())
+    candidates = sorted(inner.glob("*.ipynb")) or sorted(p for p in inner.iterdir()
+                                                        if p.is_file() and p.name not in NBGRADER_RECEIPTS)
     if len(candidates) > 1 and (inner / GRADED_NOTEBOOK).exists():
         candidates = [inner / GRADED_NOTEBOOK]
     if not candidates:
@@ -182,7 +185,7 @@ class Grader:
     def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
         """A submission that earns nothing, with the reason on every cell."""
         cells = [{"cell": c, "points": 0.0, "max_points": m, "message": failure} for c, m in self.max_points.items()]
-        return Record(student, sha, cells, failure, seconds)
+        return Record(student, sha, cells, failure, seconds=seconds)
 
     def run_worker(self, sub: Submission, sha: str, template: Path, read_only: list[Path]) -> tuple[Record, dict]:
         """Grade one submission in a worker process; kill it if it outlives the notebook limit."""
@@ -213,11 +216,11 @@ class Grader:
             if not result_file.exists():
                 why = (f"grading stopped after {seconds:.0f} s: the notebook ran past its limit" if proc.returncode < 0
                        else f"the grading process failed (exit {proc.returncode}): {(err or '').strip()[-300:]}")
-                return self.zero(sub.student, sha, why, seconds), {}
+                return self.zero(sub.student, sha, why, seconds), {"work": work}
             result = json.loads(result_file.read_text())
             if "failure" in result:
-                return self.zero(sub.student, sha, result["failure"], seconds), {}
-            record = Record(sub.student, sha, result["cells"], "", seconds, result["kernel_peak_rss"],
+                return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
+            record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
                             {"worker_peak_rss": result["worker_peak_rss"]})
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}
@@ -234,8 +237,12 @@ class Grader:
             (self.out / kind / student / lesson).mkdir(parents=True)
         if sub.path is not None and sub.path.is_file():
             shutil.copy(sub.path, self.out / "submitted" / student / lesson / sub.path.name)
+            for name in NBGRADER_RECEIPTS:  # written by nbgrader collect; release_feedback needs them
+                if (sub.path.parent / name).is_file():
+                    for kind in ("submitted", "feedback"):
+                        shutil.copy(sub.path.parent / name, self.out / kind / student / lesson / name)
         feedback = self.out / "feedback" / student / lesson / "exercise.html"
-        if files:
+        if "autograded" in files:
             shutil.copy(files["autograded"], self.out / "autograded" / student / lesson / GRADED_NOTEBOOK)
             shutil.copy(files["feedback"], feedback)
         else:
@@ -259,7 +266,7 @@ class Grader:
             ledger.write(json.dumps(asdict(record)) + "\n")
             ledger.flush()
             os.fsync(ledger.fileno())
-        if files:
+        if "work" in files:
             shutil.rmtree(files["work"], ignore_errors=True)
 
     def grade(self, subs: list[Submission], regrade: bool = False) -> list[Record]:

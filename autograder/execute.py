@@ -3,7 +3,8 @@
 Differences from `nbgrader.preprocessors.Execute`, each one a way a submission could otherwise
 break grading:
 - the kernel starts in the sandbox (`autograder.sandbox`);
-- `kernel_guard.py` runs before the first cell, and every graded test cell starts with the check;
+- `kernel_guard.py` runs before the first cell, and its check runs before every graded test cell
+  (as a user expression, which no input transformer rewrites); a failed check fails the cell;
 - the notebook as a whole has a time budget: each cell's limit shrinks to what is left, and
   cells after the budget are not run;
 - a kernel that dies (os._exit, a crash, the memory limit) fails the cell it died in, and every
@@ -18,18 +19,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from autograder.sandbox import SandboxKernelManager
+from autograder import sandbox
 
 GUARD_SETUP = (Path(__file__).parent / "kernel_guard.py").read_text()
-GUARD_CALL = "__course_guard__()\n"
+GUARD_CALL = "__course_guard__()"
+TAMPERING = "TamperingError"
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
-TRUNCATED = "[grader] output truncated: this notebook printed more than {} bytes"
+TRUNCATED = "[grader] output truncated: this notebook printed more than {}"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -49,7 +53,7 @@ class SandboxedExecute(Execute):
     max_output_bytes = Integer(2 * 2**20, help="printed output kept per notebook").tag(config=True)
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        kwargs.setdefault("kernel_manager_class", sandbox.SandboxKernelManager)
         super().__init__(**kwargs)
         self._deadline: float | None = None
         self._stopped = ""  # why the remaining cells are not run
@@ -71,18 +75,33 @@ class SandboxedExecute(Execute):
             cell.outputs = [error_output(NOT_RUN, f"not run: {self._stopped}")]
             return cell
         self.timeout = max(1, min(self.cell_timeout, int(remaining)))
-        original = cell.source
-        if is_test_cell(cell):
-            cell.source = GUARD_CALL + original
         try:
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            tampered = await self._guard() if is_test_cell(cell) else None
+            if tampered is not None:
+                cell.outputs = [tampered]
+                return cell
+            await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            if sandbox.ACTIVE is not None and self.km.has_kernel:
+                sandbox.ACTIVE.peak_rss = max(sandbox.ACTIVE.peak_rss, sandbox.peak_rss(self.km.provisioner.pid))
+            return cell
         except DeadKernelError:
             self._stopped = f"the kernel died in cell {cell_index}"
             cell.outputs.append(error_output(
                 KERNEL_DIED, "the kernel stopped while running this cell (os._exit, a crash, or the memory limit)"))
             return cell
-        finally:
-            cell.source = original
+
+    # nbclient binds the synchronous name to its own coroutine: bind it to this one
+    execute_cell = run_sync(async_execute_cell)
+
+    async def _guard(self) -> NotebookNode | None:
+        """Run the tamper check, as a user expression (no input transformer touches it); its error or None."""
+        msg_id = await ensure_async(self.kc.execute("", silent=True, store_history=False,
+                                                    user_expressions={"guard": GUARD_CALL}))
+        reply = await self.async_wait_for_reply(msg_id)
+        result = (reply or {}).get("content", {}).get("user_expressions", {}).get("guard", {})
+        if result.get("status") == "ok":
+            return None
+        return error_output(result.get("ename", TAMPERING), result.get("evalue", "the tamper check did not answer"))
 
     async def _setup_guard(self, cell_index: int) -> None:
         """Run kernel_guard.py in the kernel before any student code."""
@@ -101,6 +120,6 @@ class SandboxedExecute(Execute):
                     self._truncated.add(cell_index)
                     name = msg["content"].get("name", "stdout")
                     outs.append(NotebookNode(output_type="stream", name=name,
-                                             text=TRUNCATED.format(self.max_output_bytes) + "\n"))
+                                             text=TRUNCATED.format(f"{self.max_output_bytes} bytes") + "\n"))
                 return None
         return super().output(outs, msg, display_id, cell_index)

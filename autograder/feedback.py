@@ -13,7 +13,7 @@ import re
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.execute import GUARD_CALL, KERNEL_DIED, NOT_RUN, error_output, is_test_cell
+from autograder.execute import KERNEL_DIED, NOT_RUN, TAMPERING, error_output, is_test_cell
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -39,9 +39,9 @@ def checks_of(source: str) -> str:
 
 
 def _failed_line(error: NotebookNode) -> int | None:
-    """The line of the test cell's source where the error was raised (the guard line removed)."""
+    """The line of the test cell's source where the error was raised."""
     numbers = [int(m.group(1)) for line in error.get("traceback", []) for m in _CELL_LINE.finditer(_ANSI.sub("", line))]
-    return numbers[0] - GUARD_CALL.count("\n") if numbers else None
+    return numbers[0] if numbers else None
 
 
 def _failed_in_hidden(cell: NotebookNode, error: NotebookNode) -> bool:
@@ -54,12 +54,13 @@ def _failed_in_hidden(cell: NotebookNode, error: NotebookNode) -> bool:
 
 def explain(cell: NotebookNode) -> str:
     """Why a graded test cell lost its points, in one line; 'ok' when it passed."""
-    for out in cell.get("outputs", []):
+    outputs = cell.get("outputs", [])
+    if any(out.output_type == "error" and out.ename == "CellTimeoutError" for out in outputs):
+        return "the cell ran past its time limit (an endless loop?)"
+    for out in outputs:
         if out.output_type == "error":
-            if out.ename in (KERNEL_DIED, NOT_RUN, "TamperingError"):
+            if out.ename in (KERNEL_DIED, NOT_RUN, TAMPERING):
                 return out.evalue
-            if out.ename == "CellTimeoutError":
-                return "the cell ran past its time limit (an endless loop?)"
             if _failed_in_hidden(cell, out):
                 return f"hidden test failed ({out.ename}): checks {checks_of(cell.source)}"
             text = f"{out.ename}: {out.evalue}" if out.evalue else out.ename

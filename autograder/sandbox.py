@@ -54,12 +54,15 @@ class Jail:
     runtime_dir: Path  # connection file and ipc sockets, shared with the grader
     uid: int | None = None  # run as this user (grading as root); None: keep the caller's
     read_only: list[Path] = field(default_factory=list)  # extra host folders to show, read-only
+    peak_rss: int = 0  # the kernel's peak memory, as last measured
     bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
 
     def command(self) -> list[str]:
         """The prefix that puts the kernel command in the jail."""
         lim = self.limits
-        prefix = ["prlimit", f"--as={lim.memory}", f"--nproc={lim.processes}", f"--fsize={lim.file_size}",
+        # SIGINT, which interrupts a cell, goes to the whole process group: bubblewrap must not die of it
+        # (ipykernel installs its own handler while a cell runs)
+        prefix = ["env", "--ignore-signal=INT", "prlimit", f"--as={lim.memory}", f"--nproc={lim.processes}", f"--fsize={lim.file_size}",
                   "--core=0", "--nofile=1024", "--"]
         if self.bwrap is None:
             return prefix
@@ -131,13 +134,36 @@ def probe(uid: int | None) -> list[str]:
     return missing
 
 
-_ACTIVE: Jail | None = None
+def peak_rss(pid: int) -> int:
+    """The largest peak resident memory (VmHWM, bytes) among `pid` and its descendants."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier and child not in tree]
+        tree.update(frontier)
+    peak = 0
+    for member in tree:
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        peak = max([peak] + [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM")])
+    return peak
+
+
+ACTIVE: Jail | None = None
 
 
 def use(jail: Jail | None) -> None:
     """Start the kernels of this process in `jail` (None: as nbgrader does, unconfined)."""
-    global _ACTIVE
-    _ACTIVE = jail
+    global ACTIVE
+    ACTIVE = jail
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -145,16 +171,16 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if _ACTIVE is not None:  # connection file and sockets kernel-1, kernel-2, ... in the shared folder
+        if ACTIVE is not None:  # connection file and sockets kernel-1, kernel-2, ... in the shared folder
             self.transport = "ipc"
-            self.ip = str(_ACTIVE.runtime_dir / "kernel")
-            self.connection_file = str(_ACTIVE.runtime_dir / "kernel.json")
+            self.ip = str(ACTIVE.runtime_dir / "kernel")
+            self.connection_file = str(ACTIVE.runtime_dir / "kernel.json")
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        if _ACTIVE is not None:
-            _ACTIVE.hand_over()
+        if ACTIVE is not None:
+            ACTIVE.hand_over()
             # no parent poller: from inside the jail's pid namespace the parent looks gone (and the jail
             # dies with its parent anyway)
-            kernel_cmd = [*_ACTIVE.command(), *kernel_cmd, "--IPKernelApp.parent_handle=0"]
-            kw["env"] = _ACTIVE.env(kw.get("env") or dict(os.environ))
+            kernel_cmd = [*ACTIVE.command(), *kernel_cmd, "--IPKernelApp.parent_handle=0"]
+            kw["env"] = ACTIVE.env(kw.get("env") or dict(os.environ))
         await super()._async_launch_kernel(kernel_cmd, **kw)

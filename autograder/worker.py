@@ -87,16 +87,44 @@ def grade(task: Task) -> dict:
     with no_stderr():
         api.generate_feedback(task.lesson, task.student, force=True)
     graded = work / "autograded" / task.student / task.lesson / GRADED_NOTEBOOK
-    messages = {c.metadata.nbgrader["grade_id"]: explain(c) for c in graded_cells(read_notebook(graded))}
+    executed = read_notebook(graded)
+    messages = {c.metadata.nbgrader["grade_id"]: explain(c) for c in graded_cells(executed)}
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
         grades = gb.find_submission_notebook(Path(GRADED_NOTEBOOK).stem, task.lesson, task.student).grades
         cells = [{"cell": g.name, "points": float(g.score or 0.0), "max_points": float(g.max_score),
                   "message": messages.get(g.name, "")} for g in grades if g.name in messages]
-    return {"cells": cells, "autograded": str(graded),
+    return {"cells": cells, "notes": notes(read_notebook(submitted / GRADED_NOTEBOOK), executed),
+            "autograded": str(graded),
             "feedback": str(work / "feedback" / task.student / task.lesson / "exercise.html"),
-            "kernel_peak_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+            "kernel_peak_rss": sandbox.ACTIVE.peak_rss,
             "worker_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "seconds": time.perf_counter() - start}
+
+
+def notes(submitted, executed) -> list[str]:
+    """What the student should know beyond the test results: edited tests, errors in their own cells."""
+    from nbgrader.utils import compute_checksum
+
+    from autograder.execute import TRUNCATED, is_test_cell
+
+    found = []
+    theirs = {c.metadata.nbgrader["grade_id"]: c for c in submitted.cells
+              if is_test_cell(c) and "grade_id" in c.metadata.get("nbgrader", {})}
+    for cell in executed.cells:
+        if is_test_cell(cell):
+            name = cell.metadata.nbgrader["grade_id"]
+            mine = theirs.get(name)
+            if mine is None:
+                found.append(f"test cell {name} was deleted: graded with the original")
+            elif compute_checksum(mine) != mine.metadata.nbgrader.get("checksum", compute_checksum(mine)):
+                found.append(f"test cell {name} was edited: graded with the original")
+    errors = [(i, o) for i, c in enumerate(executed.cells) if c.cell_type == "code" and not is_test_cell(c)
+              for o in c.get("outputs", []) if o.output_type == "error"]
+    found += [f"cell {i} raised {o.ename}: {str(o.evalue).splitlines()[0][:150] if o.evalue else ''}".rstrip(": ")
+              for i, o in errors[:3]]
+    if any(TRUNCATED.format("") in o.get("text", "") for c in executed.cells for o in c.get("outputs", [])):
+        found.append("the notebook printed too much: output was cut")
+    return found
 
 
 def main(argv: list[str]) -> int:

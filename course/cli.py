@@ -39,7 +39,8 @@ def cmd_grade(args) -> int:
                     memory=int(args.memory_gib * 2**30))
     records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
                     limits=limits, regrade=args.regrade)
-    rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells)] for r in records]
+    rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells) or "; ".join(r.notes)]
+            for r in records]
     print(_table(rows, ["student", "points", "first problem"]))
     print(f"{len(records)} submission(s) in {time.perf_counter() - start:.1f} s; gradebook, feedback and "
           f"grades.csv in {out}")

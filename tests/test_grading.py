@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.run import _reason
+from autograder.run import nbgrader_failure
 from conftest import COURSE, ROOT, run_course
 from course.notebooks import graded_cells, read_notebook
 
@@ -86,8 +86,8 @@ def test_nbgrader_failure_names_its_cause():
            "    FileNotFoundError: [Errno 2] No such file or directory: 'alembic'\n"
            "[ERROR] Please see the the above traceback for details on the specific errors on the above failures.")
     error = "Traceback...\nnbgrader.converters.base.NbGraderException: Please see the the above traceback"
-    assert _reason({"log": log, "error": error}) == "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"
-    assert _reason({"log": "", "error": "something odd"}) == "something odd"
+    assert nbgrader_failure({"log": log, "error": error}) == "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"
+    assert nbgrader_failure({"log": "", "error": "something odd"}) == "something odd"
 
 
 @pytest.mark.parametrize("lesson", LESSON_POINTS)
@@ -117,30 +117,40 @@ def _with_solution(code: str, grade_id: str = "lora_param_count") -> dict:
 def test_grade_reference_full_marks_released_zero_crash_zero(submissions, tmp_path):
     reference = submissions("reference", SOLUTION)
     blank = submissions("blank", RELEASED)
-    crasher = submissions("crasher", RELEASED)  # kills its kernel: scores 0, the others still count
+    crasher = submissions("crasher", RELEASED)  # kills its kernel in its first answer: the others still count
     crasher.write_text(json.dumps(_with_solution("import os\nos._exit(1)")))
     out = tmp_path / "grades.csv"
-    result = run_course("grade", "06-lora", reference, blank, crasher, "--csv", out)
+    result = run_course("grade", "06-lora", reference, blank, crasher, "--csv", out, "--out", tmp_path / "out", "-j", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["student", "lesson", "cell", "points", "max_points"]
+    assert rows[0] == ["student", "lesson", "cell", "points", "max_points", "message"]
     got = {(r[0], r[2]): (float(r[3]), float(r[4])) for r in rows[1:]}
     assert len(rows) == 1 + 3 * len(POINTS)
     for cell, points in POINTS.items():
         assert got[("reference", cell)] == (points, points), cell
         assert got[("blank", cell)] == (0, points), cell
         assert got[("crasher", cell)] == (0, points), cell
-    assert "reference: 14 / 14" in result.stdout and "blank: 0 / 14" in result.stdout
-    assert "crasher: 0 / 14  (nbgrader autograde failed: " in result.stdout and "DeadKernelError" in result.stdout
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "14 / 14" in lines["reference"] and "0 / 14" in lines["blank"]
+    assert "0 / 14" in lines["crasher"] and "not run: the kernel died" in lines["crasher"]
+    # the output folder is an nbgrader course folder: gradebook, executed notebooks, feedback pages
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}") as gb:
+        scores = {s.student_id: s.score for s in gb.find_assignment("06-lora").submissions}
+    assert scores == {"reference": 14, "blank": 0, "crasher": 0}
+    for student in scores:
+        assert (tmp_path / "out" / "feedback" / student / "06-lora" / "exercise.html").exists()
+        assert (tmp_path / "out" / "autograded" / student / "06-lora" / "exercise.ipynb").exists()
 
 
-def test_tampered_test_cell_is_restored(submissions):
+def test_tampered_test_cell_is_restored(submissions, tmp_path):
     path = submissions("cheater", RELEASED)
     path.write_text(json.dumps(_with_solution("assert True", grade_id="test_lora_param_count")))
-    result = run_course("grade", "06-lora", path)
+    result = run_course("grade", "06-lora", path, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert "cheater: 0 / 14" in result.stdout
+    assert any(line.split()[:4] == ["cheater", "0", "/", "14"] for line in result.stdout.splitlines()), result.stdout
 
 
 def test_check_reports_each_public_test():
@@ -158,7 +168,7 @@ def test_reference_full_marks_released_zero(lesson, submissions, tmp_path):
     reference = submissions("reference", ROOT / "solutions" / lesson / "exercise.ipynb")
     blank = submissions("blank", ROOT / "lessons" / lesson / "exercise.ipynb")
     out = tmp_path / "grades.csv"
-    result = run_course("grade", lesson, reference, blank, "--csv", out)
+    result = run_course("grade", lesson, reference, blank, "--csv", out, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out, newline="") as f:
         got = {(r["student"], r["cell"]): (float(r["points"]), float(r["max_points"])) for r in csv.DictReader(f)}
@@ -188,21 +198,38 @@ def test_bad_arguments_give_one_line(args, message):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.parametrize("name, content, message", [
+BAD_FILES = [
     ("notes.txt", "hello", "not a notebook (expected a .ipynb file)"),
     ("exercise.ipynb", "{ not json", "corrupt notebook, not valid JSON"),
     ("exercise.ipynb", "[1, 2]", "not a notebook (JSON without a 'cells' list)"),
     ("exercise.ipynb", '{"cells": [{"cell_type": "alien"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
      "invalid notebook"),
-])
-@pytest.mark.parametrize("command", ["grade", "check"])
-def test_bad_files_give_one_line(tmp_path, name, content, message, command):
+]
+
+
+@pytest.mark.parametrize("name, content, message", BAD_FILES)
+def test_check_refuses_a_bad_file_in_one_line(tmp_path, name, content, message):
     path = tmp_path / "alice" / name
     path.parent.mkdir()
     path.write_text(content)
-    result = run_course(command, "06-lora", path)
+    result = run_course("check", "06-lora", path)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_grade_scores_bad_files_zero_with_the_reason(tmp_path):
+    """A class's bad files do not stop grading: each scores 0 and says why (tests/test_hostile_submissions.py has more)."""
+    for i, (name, content, _) in enumerate(BAD_FILES):
+        path = tmp_path / "class" / f"student{i}" / name
+        path.parent.mkdir(parents=True)
+        path.write_text(content)
+    result = run_course("grade", "06-lora", tmp_path / "class", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, (_, _, message) in enumerate(BAD_FILES):
+        mine = [r for r in rows if r["student"] == f"student{i}"]
+        assert len(mine) == len(POINTS) and all(r["points"] == "0" and message in r["message"] for r in mine), mine
 
 
 def test_check_refuses_the_lab_and_another_lessons_notebook(tmp_path):

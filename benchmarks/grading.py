@@ -1,0 +1,135 @@
+"""Grading throughput: `course grade -j 1` and `-j 2` against plain sequential `nbgrader autograde`.
+
+    python benchmarks/grading.py [--lesson 09-rag-vs-fine-tuning] [--n 40]
+
+Generates N submissions of one lesson from the corpus in tests/test_hostile_submissions.py, a
+mix of correct (40%), partly wrong (30%: a syntax error, an exception, sys.exit, an edited or
+deleted test, a read outside the folder) and broken (30%: blank, os._exit, empty, corrupt JSON,
+another lesson's notebook, a monkeypatched torch), then grades the same set three ways on this
+machine, one after the other, and prints submissions per minute, the speed-ups, the peak memory
+of each worker (its own process plus its kernel's), and where the scores differ. Cases that only
+wait for a time limit (endless loops, sleeps) are left out: they measure the limit, not the grader.
+Run it on an idle machine: the three runs share it with nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the corpus lives with the tests that pin its scores
+
+from test_hostile_submissions import CASES, LESSON, write_corpus  # noqa: E402
+
+from autograder.config import CELL_TIMEOUT_S  # noqa: E402
+from autograder.run import nbgrader_failure, tools_on_path  # noqa: E402
+from course.notebooks import QUIET_KERNEL_ARGS  # noqa: E402
+
+MIX = {"reference": 0.4,
+       **dict.fromkeys(["syntax_error", "exception", "sys_exit", "edited_test", "deleted_test", "reads_outside"], 0.05),
+       **dict.fromkeys(["blank", "os_exit", "empty_notebook", "corrupt_json", "other_lesson",
+                        "monkeypatched_torch"], 0.05)}
+
+
+def make_submissions(folder: Path, n: int) -> None:
+    """folder/<student>/exercise.ipynb for n students drawn from the corpus in MIX's proportions."""
+    corpus = folder.parent / "corpus"
+    write_corpus(corpus, {"port": 9, "solution": "", "gradebook": "", "lesson": LESSON, "other": "", "other_out": ""})
+    names = [name for name, share in MIX.items() for _ in range(round(share * n))][:n]
+    for i, name in enumerate(names):
+        source = next((corpus / name).iterdir())
+        target = folder / f"s{i:02d}-{name}" / source.name
+        target.parent.mkdir(parents=True)
+        target.write_bytes(source.read_bytes())
+
+
+def plain_nbgrader(folder: Path, work: Path, lesson: str) -> tuple[float, dict[str, float]]:
+    """Sequential `nbgrader autograde` with the course's nbgrader settings, no sandbox: (seconds, totals)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.apps import NbGraderAPI
+
+    from autograder.config import nbgrader_config
+
+    source = work / "source" / lesson
+    source.mkdir(parents=True)
+    (source / "exercise.ipynb").write_bytes((ROOT / "solutions" / lesson / "exercise.ipynb").read_bytes())
+    for student in folder.iterdir():
+        target = work / "submitted" / student.name / lesson
+        target.mkdir(parents=True)
+        for f in student.iterdir():
+            (target / f.name).write_bytes(f.read_bytes())
+    (work / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{work / 'gradebook.db'}'\n"
+        f"c.Execute.timeout = {CELL_TIMEOUT_S}\nc.Execute.iopub_timeout = 60\n"
+        f"c.Execute.extra_arguments = {QUIET_KERNEL_ARGS!r}\nc.OverwriteCells.add_missing_cells = True\n")
+    with tools_on_path():
+        result = NbGraderAPI(config=nbgrader_config(work)).generate_assignment(lesson, force=True)
+        assert result["success"], nbgrader_failure(result)
+        start = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", lesson, "--force"], cwd=work,
+                       env={**os.environ, "COURSE_PROFILE": "smoke"}, capture_output=True)
+        seconds = time.perf_counter() - start
+    totals = {}
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
+        for sub in gb.find_assignment(lesson).submissions:
+            totals[sub.student_id] = sub.score
+    return seconds, totals
+
+
+def course_grade(folder: Path, out: Path, lesson: str, jobs: int) -> tuple[float, dict[str, float], list[int]]:
+    """`course grade -j jobs`: (seconds, totals, peak bytes per worker: its process + its kernel)."""
+    start = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).parent / "course"), "grade", lesson, str(folder), "--out", str(out),
+                           "-j", str(jobs)], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
+    totals = {r["student"]: sum(c["points"] for c in r["cells"]) for r in records}
+    peaks = [r["kernel_peak_rss"] + r["extra"].get("worker_peak_rss", 0) for r in records if r["kernel_peak_rss"]]
+    return seconds, totals, peaks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lesson", default=LESSON)
+    parser.add_argument("--n", type=int, default=40)
+    args = parser.parse_args()
+    os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-bench-cache-"))
+    with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
+        folder = Path(tmp) / "submissions"
+        make_submissions(folder, args.n)
+        from course.models import causal_lm_path
+
+        causal_lm_path("smollm2-135m-instruct")  # convert the model before any clock starts
+        print(f"{args.n} submissions of {args.lesson} on {os.cpu_count()} cores; running plain nbgrader ...", flush=True)
+        plain_s, plain = plain_nbgrader(folder, Path(tmp) / "plain", args.lesson)
+        rows = [("plain nbgrader autograde (sequential)", plain_s, None)]
+        results = {}
+        for jobs in (1, 2):
+            print(f"running course grade -j {jobs} ...", flush=True)
+            seconds, totals, peaks = course_grade(folder, Path(tmp) / f"j{jobs}", args.lesson, jobs)
+            results[jobs] = totals
+            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, peaks))
+    print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s}  peak memory per worker (median / max)")
+    for name, seconds, peaks in rows:
+        memory = (f"{statistics.median(peaks) / 2**20:.0f} / {max(peaks) / 2**20:.0f} MiB" if peaks else "")
+        print(f"{name:40s} {seconds:8.1f} {args.n / seconds * 60:9.2f} {plain_s / seconds:8.2f}x  {memory}")
+    same = results[1] == results[2]
+    differ = {s: (plain.get(s), results[2][s]) for s in results[2] if plain.get(s) != results[2][s]}
+    print(f"\n-j 1 and -j 2 give the same scores: {same}")
+    print(f"scores that differ from plain nbgrader ({len(differ)}; plain has no score for a file it cannot read):")
+    for student, (theirs, ours) in sorted(differ.items()):
+        print(f"  {student:28s} plain {theirs}  course {ours:g}")
+
+
+if __name__ == "__main__":
+    main()
