@@ -25,7 +25,6 @@ import json
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -180,7 +179,7 @@ class Grader:
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(jobs):
             self.slots.put(slot)
-        self.running: set[subprocess.Popen] = set()
+        self.servers: dict[int, subprocess.Popen] = {}  # slot -> its `python -m autograder.worker`
 
     def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
         """A submission that earns nothing, with the reason on every cell."""
@@ -195,27 +194,18 @@ class Grader:
             task = Task(self.lesson, sub.student, str(sub.path.resolve()), str(template), str(work), slot,
                         asdict(self.limits), [str(p) for p in read_only])
             (work / "task.json").write_text(task_json(task))
-            env = dict(os.environ)
-            if self.jobs > 1:  # one core's worth of threads per worker
-                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            server = self.server(slot)
             start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(work / "task.json")],
-                                    start_new_session=True, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True)
-            self.running.add(proc)
-            try:
-                _, err = proc.communicate(timeout=self.limits.notebook_timeout + KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                err = ""
-            finally:
-                self.running.discard(proc)
+            server.stdin.write(f"{work / 'task.json'}\t{self.limits.notebook_timeout + KILL_GRACE_S}\n")
+            server.stdin.flush()
+            answer = server.stdout.readline().strip() or f"the worker process ended (exit {server.wait()})"
             seconds = time.perf_counter() - start
             result_file = work / "result.json"
             if not result_file.exists():
-                why = (f"grading stopped after {seconds:.0f} s: the notebook ran past its limit" if proc.returncode < 0
-                       else f"the grading process failed (exit {proc.returncode}): {(err or '').strip()[-300:]}")
+                log = work / "worker.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+                why = (f"grading stopped: the notebook ran past its limit ({answer})" if answer.startswith("killed")
+                       else f"the grading process failed: {' '.join([answer, *tail])}")
                 return self.zero(sub.student, sha, why, seconds), {"work": work}
             result = json.loads(result_file.read_text())
             if "failure" in result:
@@ -226,6 +216,22 @@ class Grader:
                             "work": work}
         finally:
             self.slots.put(slot)
+
+    def server(self, slot: int) -> subprocess.Popen:
+        """The worker process of `slot`, started on first use and again if it died."""
+        if slot not in self.servers or self.servers[slot].poll() is not None:
+            env = dict(os.environ)
+            if self.jobs > 1:  # one core's worth of threads per worker
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            self.servers[slot] = subprocess.Popen([sys.executable, "-m", "autograder.worker"], env=env, text=True,
+                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return self.servers[slot]
+
+    def stop(self) -> None:
+        """End the worker processes (a child grading a submission dies with its worker)."""
+        for server in self.servers.values():
+            server.kill()
+            server.wait()
 
     def record(self, sub: Submission, record: Record, files: dict) -> None:
         """Write one result into OUT: files, gradebook, then the ledger line (the commit point)."""
@@ -316,11 +322,11 @@ class Grader:
                     self.log(f"[{count}/{len(todo)}] {sub.student}: {record.points:g} / {record.max_points:g} "
                              f"in {record.seconds:.0f} s{why}")
             except BaseException:
-                for proc in list(self.running):
-                    os.killpg(proc.pid, signal.SIGKILL)
                 for future in futures:
                     future.cancel()
                 raise
+            finally:
+                self.stop()
         return [records[s.student] for s in subs]
 
 

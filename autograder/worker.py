@@ -1,4 +1,4 @@
-"""Grade one submission in a process of its own: `python -m autograder.worker TASK.json`.
+"""Grade submissions, each in a process of its own: `python -m autograder.worker` (tasks on stdin).
 
 The worker is trusted grading code; only the kernel it starts runs student code, in the jail.
 It works in a private nbgrader folder (a copy of the template gradebook, the submission), runs
@@ -127,8 +127,19 @@ def notes(submitted, executed) -> list[str]:
     return found
 
 
-def main(argv: list[str]) -> int:
-    task_file = Path(argv[0])
+def _die_with_parent() -> None:
+    """Linux: end this worker (and so its jail) if the grading process dies, as bwrap --die-with-parent does."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run(task_file: Path) -> None:
+    """Grade the task in `task_file`; the result (or why there is none) goes to result.json beside it."""
     task = Task(**json.loads(task_file.read_text()))
     try:
         result = grade(task)
@@ -137,6 +148,44 @@ def main(argv: list[str]) -> int:
     tmp = task_file.with_name("result.json.tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(task_file.with_name("result.json"))
+
+
+def serve() -> int:
+    """Grade the tasks named on stdin ("TASK_FILE<TAB>TIMEOUT_S" lines), each in a forked child.
+
+    Forking from a process that has imported nbgrader once saves each submission the 1-2 s of
+    imports a fresh process pays. A child still running at its timeout is killed with its process
+    group. Each task is answered with one line on stdout: "ok", or "killed after N s".
+    """
+    import importlib
+    import signal
+
+    for module in ("nbgrader.apps", "nbgrader.api", "autograder.execute", "autograder.feedback"):
+        importlib.import_module(module)  # once, before the forks
+    _die_with_parent()
+    for line in sys.stdin:
+        task_file, timeout = line.rstrip("\n").split("\t")
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: its own process group, so that a kill reaches what it started
+            os.setsid()
+            _die_with_parent()
+            log = os.open(Path(task_file).with_name("worker.log"), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(log, 1)  # stdout is the answer pipe: the kernel and the libraries write elsewhere
+            os.dup2(log, 2)
+            try:
+                run(Path(task_file))
+            finally:
+                os._exit(0)
+        while not os.waitpid(pid, os.WNOHANG)[0]:
+            if time.monotonic() - start > float(timeout):
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                print(f"killed after {time.monotonic() - start:.0f} s", flush=True)
+                break
+            time.sleep(0.1)
+        else:
+            print("ok", flush=True)
     return 0
 
 
@@ -145,4 +194,4 @@ def task_json(task: Task) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve())

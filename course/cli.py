@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         print(f"course {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"course {args.command}: interrupted (what was recorded stays; `course grade` goes on where it "
+              "stopped when run again)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
