@@ -40,6 +40,7 @@ from autograder.worker import Task, task_json
 from course.errors import CourseError
 from course.notebooks import graded_cells, lesson_of, read_notebook
 from course.quiet import no_stderr
+from course.syllabus import require_lesson
 
 CSV_COLUMNS = ["student", "lesson", "cell", "points", "max_points", "message"]
 KILL_GRACE_S = 120  # past the notebook limit, the worker itself is killed
@@ -350,6 +351,7 @@ def write_csv(path: Path, lesson: str, records: list[Record]) -> None:
 def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, limits: Limits = Limits(),
           regrade: bool = False, log: Callable[[str], None] = print) -> list[Record]:
     """Grade the submissions under `paths` into the nbgrader folder `out`; OUT/grades.csv holds every student."""
+    require_lesson(lesson)
     if jobs < 1:
         raise CourseError(f"-j {jobs}: need at least one worker")
     subs = find_submissions(lesson, paths)

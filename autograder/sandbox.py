@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
+from autograder.config import CELL_TIMEOUT_S
 from course.errors import CourseError
 
 # The first user id of the jails when grading as root: worker slot k runs as UID_BASE + k.
@@ -36,9 +37,9 @@ KEPT_ENV = ("LANG", "LC_", "TZ", "NBGRADER_", "COURSE_", "OMP_", "MKL_", "OPENBL
 class Limits:
     """What one submission may use. Times in seconds, sizes in bytes."""
 
-    cell_timeout: int = 180
+    cell_timeout: int = CELL_TIMEOUT_S
     notebook_timeout: int = 900
-    memory: int = 6 * 2**30  # address space of each kernel process (RLIMIT_AS)
+    memory: int = 10 * 2**30  # address space per kernel process (RLIMIT_AS); the heaviest reference (08) peaks at 7.0 GB
     processes: int = 256  # processes and threads of the jail's user (RLIMIT_NPROC)
     output: int = 2 * 2**20  # printed output kept per notebook; the rest is dropped with a note
     file_size: int = 256 * 2**20  # largest file the kernel may write (RLIMIT_FSIZE)

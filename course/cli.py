@@ -35,8 +35,9 @@ def cmd_grade(args) -> int:
 
     start = time.perf_counter()
     out = Path(args.out or Path("grading") / args.lesson)
-    limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                    memory=int(args.memory_gib * 2**30))
+    given = {"cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
+             "memory": args.memory_gib and int(args.memory_gib * 2**30)}
+    limits = Limits(**{name: value for name, value in given.items() if value is not None})
     records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
                     limits=limits, regrade=args.regrade)
     rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells) or "; ".join(r.notes)]
@@ -85,6 +86,8 @@ def cmd_main(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from autograder.sandbox import Limits
+
     p = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="regenerate lessons/ from solutions/ with nbgrader")
@@ -98,9 +101,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="nbgrader folder for the gradebook, feedback and grades.csv (default grading/LESSON)")
     g.add_argument("--csv", help="also write this run's rows (student,lesson,cell,points,max_points,message) here")
     g.add_argument("--regrade", action="store_true", help="grade again what the output folder already holds")
-    g.add_argument("--cell-timeout", type=int, default=180, help="seconds per cell (default 180)")
-    g.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
-    g.add_argument("--memory-gib", type=float, default=6.0, help="memory per kernel process in GiB (default 6)")
+    g.add_argument("--cell-timeout", type=int, help=f"seconds per cell (default {Limits.cell_timeout})")
+    g.add_argument("--notebook-timeout", type=int, help=f"seconds per notebook (default {Limits.notebook_timeout})")
+    g.add_argument("--memory-gib", type=float,
+                   help=f"address space per kernel process in GiB (default {Limits.memory / 2**30:g})")
     g.set_defaults(run=cmd_grade)
     c = sub.add_parser("check", help="run a notebook and report which public tests pass")
     c.add_argument("lesson")

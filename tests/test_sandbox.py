@@ -27,7 +27,7 @@ def test_the_jail_shows_the_python_install_but_not_the_course_repository(tmp_pat
     assert str(ROOT / "course") in binds and str(tmp_path / "work") in binds
     assert not any(Path(b) in (ROOT, ROOT / "solutions", ROOT / "autograder") for b in binds)
     assert "--unshare-all" in command and "--die-with-parent" in command
-    assert "--as=6442450944" in command and "--nproc=256" in command
+    assert "--as=10737418240" in command and "--nproc=256" in command
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (run.py installs it as root)")
