@@ -148,6 +148,9 @@ def read_ledger(out: Path) -> dict[str, Record]:
     return records
 
 
+ASSIGNMENT_DB = "assignment.db"  # in OUT: the gradebook as generated, before any student: each worker's copy
+
+
 def prepare_out(root: Path, lesson: str, out: Path) -> None:
     """Make OUT an nbgrader course folder for `lesson`, or check that it is one for the same source."""
     from nbgrader.apps import NbGraderAPI
@@ -158,7 +161,7 @@ def prepare_out(root: Path, lesson: str, out: Path) -> None:
     source = solution_dir(root, lesson) / GRADED_NOTEBOOK
     kept = out / "source" / lesson / GRADED_NOTEBOOK
     if (out / "gradebook.db").exists():
-        if not kept.exists() or kept.read_bytes() != source.read_bytes():
+        if not kept.exists() or kept.read_bytes() != source.read_bytes() or not (out / ASSIGNMENT_DB).exists():
             raise CourseError(f"{out} holds grades for another version of {lesson}'s source: grade into a new --out")
         return
     kept.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,7 @@ def prepare_out(root: Path, lesson: str, out: Path) -> None:
         result = NbGraderAPI(config=nbgrader_config(out)).generate_assignment(lesson, force=True)
     if not result["success"]:
         raise CourseError(f"nbgrader could not generate {lesson} in {out}: {nbgrader_failure(result)}")
+    shutil.copy(out / "gradebook.db", out / ASSIGNMENT_DB)
 
 
 class Grader:
@@ -220,8 +224,11 @@ class Grader:
 
     def server(self, slot: int) -> subprocess.Popen:
         """The worker process of `slot`, started on first use and again if it died."""
+        from course.models import cache_root
+
         if slot not in self.servers or self.servers[slot].poll() is not None:
-            env = dict(os.environ)
+            # graded cells run at smoke size whatever the machine; the model cache is the one the jail shows
+            env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": str(cache_root())}
             if self.jobs > 1:  # one core's worth of threads per worker
                 env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
             self.servers[slot] = subprocess.Popen([sys.executable, "-m", "autograder.worker"], env=env, text=True,
@@ -278,8 +285,6 @@ class Grader:
 
     def grade(self, subs: list[Submission], regrade: bool = False) -> list[Record]:
         """Grade what the ledger does not already hold; the records of every submission in `subs`."""
-        from autograder.run import nbgrader_course
-        from course.environ import environ
         from course.models import cache_root, causal_lm_path
 
         done = read_ledger(self.out)
@@ -301,17 +306,16 @@ class Grader:
                 todo.append((sub, sha))
         if not todo:
             return [records[s.student] for s in subs]
+        for slot in range(min(self.jobs, len(todo))):  # their imports overlap what follows
+            self.server(slot)
         try:  # convert the offline model once, here: the jails see the cache read-only
             causal_lm_path("smollm2-135m-instruct")
         except Exception:  # noqa: BLE001 (a lesson without it still grades; one that needs it says so)
             pass
         cache = cache_root()
         read_only = [_readable(cache)] if cache.is_dir() else []
-        source = solution_dir(self.root, self.lesson) / GRADED_NOTEBOOK
-        with nbgrader_course(self.root, self.lesson, [source]) as (_, template_dir), \
-                environ(COURSE_PROFILE="smoke", COURSE_CACHE=str(cache)), \
-                ThreadPoolExecutor(self.jobs) as pool:
-            futures = {pool.submit(self.run_worker, sub, sha, template_dir / "gradebook.db", read_only): sub
+        with ThreadPoolExecutor(self.jobs) as pool:
+            futures = {pool.submit(self.run_worker, sub, sha, self.out / ASSIGNMENT_DB, read_only): sub
                        for sub, sha in todo}
             try:
                 for count, future in enumerate(as_completed(futures), 1):

@@ -160,8 +160,13 @@ def serve() -> int:
     import importlib
     import signal
 
-    for module in ("nbgrader.apps", "nbgrader.api", "autograder.execute", "autograder.feedback"):
+    for module in ("nbgrader.apps", "nbgrader.api", "autograder.execute", "autograder.feedback", "course.notebooks"):
         importlib.import_module(module)  # once, before the forks
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    v4 = nbformat.v4  # one page rendered here loads the lexers and Markdown parser every feedback page uses
+    HTMLExporter().from_notebook_node(v4.new_notebook(cells=[v4.new_markdown_cell("*a*"), v4.new_code_cell("a = 1")]))
     _die_with_parent()
     for line in sys.stdin:
         task_file, timeout = line.rstrip("\n").split("\t")
