@@ -3,6 +3,7 @@
 The output folder is an nbgrader course folder that the instructor keeps:
 
     OUT/gradebook.db                                  nbgrader's gradebook (formgrader, export)
+    OUT/assignment.db                                 the same as generated, before any student
     OUT/source/<lesson>/exercise.ipynb                the source it was graded against
     OUT/submitted/<student>/<lesson>/exercise.ipynb   what was graded
     OUT/autograded/<student>/<lesson>/exercise.ipynb  the executed notebook, hidden tests included
@@ -10,10 +11,11 @@ The output folder is an nbgrader course folder that the instructor keeps:
     OUT/grades.csv                                    student,lesson,cell,points,max_points,message
     OUT/ledger.jsonl                                  one line per graded submission, for resuming
 
-Each submission is graded by a worker process of its own (`autograder.worker`); this process is
-the only one that writes OUT, one student at a time, gradebook first and ledger line last, so an
-interrupted run loses at most the submissions in flight, and a re-run grades only what is not in
-the ledger with the same content.
+Each submission is graded in a process of its own, forked by one of N worker processes
+(`autograder.worker`), in a copy of OUT/assignment.db. This process is the only one that writes
+OUT, one student at a time, gradebook first and ledger line last, so an interrupted run loses at
+most the submissions in flight, and a re-run grades only what is not in the ledger with the same
+content.
 """
 
 from __future__ import annotations

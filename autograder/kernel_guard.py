@@ -48,14 +48,13 @@ def _install_course_guard():
                      "should_run_async", "user_expressions")
     hooks = {name: getattr(ip, name) for name in shell_methods}
     kernel_hooks = {name: getattr(ip.kernel, name) for name in ("do_execute", "execute_request")}
-    transformers = [list(ip.input_transformers_cleanup), list(ip.input_transformers_post), list(ip.ast_transformers),
-                    list(ip.input_transformer_manager.line_transforms),
-                    list(ip.input_transformer_manager.token_transformers)]
 
     def transformer_lists():
         return [list(ip.input_transformers_cleanup), list(ip.input_transformers_post), list(ip.ast_transformers),
                 list(ip.input_transformer_manager.line_transforms),
                 list(ip.input_transformer_manager.token_transformers)]
+
+    transformers = transformer_lists()
 
     def check():
         try:  # reap the notebook's exited children: zombies count against the jail's process limit

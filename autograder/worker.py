@@ -1,10 +1,11 @@
 """Grade submissions, each in a process of its own: `python -m autograder.worker` (tasks on stdin).
 
 The worker is trusted grading code; only the kernel it starts runs student code, in the jail.
-It works in a private nbgrader folder (a copy of the template gradebook, the submission), runs
-nbgrader's autograde with the hardened Execute step and generate_feedback with the hidden
-tests removed, and writes RESULT.json. The parent (`autograder.batch`) copies the results into
-the class's gradebook, so a worker that is killed leaves nothing half-written there.
+Each submission is graded in a private nbgrader folder (a copy of the assignment's gradebook,
+the submission): nbgrader's autograde with the hardened Execute step, then generate_feedback
+with the hidden tests removed; the result goes to result.json. The parent (`autograder.batch`)
+copies the results into the class's gradebook, so a worker that is killed leaves nothing
+half-written there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-GRADED_NOTEBOOK = "exercise.ipynb"
+from autograder.lessons import GRADED_NOTEBOOK
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Task:
     lesson: str
     student: str
     submission: str
-    template: str  # gradebook.db with the assignment, hidden tests included
+    template: str  # the assignment's gradebook (hidden tests included), before any student
     workdir: str  # private, empty
     slot: int  # worker slot: with root, the jail's user id is UID_BASE + slot
     limits: dict
@@ -83,7 +84,7 @@ def grade(task: Task) -> dict:
     if not result["success"]:
         from autograder.run import nbgrader_failure
 
-        return {"failure": f"nbgrader autograde failed: {nbgrader_failure(result)}", "seconds": time.perf_counter() - start}
+        return {"failure": f"nbgrader autograde failed: {nbgrader_failure(result)}"}
     with no_stderr():
         api.generate_feedback(task.lesson, task.student, force=True)
     graded = work / "autograded" / task.student / task.lesson / GRADED_NOTEBOOK

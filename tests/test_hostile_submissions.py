@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -144,9 +144,8 @@ class Case:
     make: Callable[[dict], dict | bytes | str]
     expected: dict
     where: str  # a graded cell's id, "notes" or "failure"
-    message: str
+    message: str | tuple[str, ...]  # what the message must contain (one of them)
     filename: str = "exercise.ipynb"
-    tags: tuple = field(default_factory=tuple)
 
 
 CASES = [
@@ -172,7 +171,9 @@ CASES = [
          "not run: the kernel died"),
     Case("huge_allocation", extra_cell("hoard = [bytearray(2**30) for _ in range(64)]"), FULL, "notes",
          "raised MemoryError"),
-    Case("fork_bomb", extra_cell("import os\nwhile True:\n    os.fork()"), FULL, "notes", "raised BlockingIOError"),
+    # the fork fails at the process limit, or, on a loaded machine, the cell reaches its time limit first
+    Case("fork_bomb", extra_cell("import os\nwhile True:\n    os.fork()"), FULL, "notes",
+         ("raised BlockingIOError", "raised CellTimeoutError")),
     Case("print_flood", extra_cell("for _ in range(60):\n    print('x' * 10**6)"), FULL, "notes",
          "printed too much: output was cut"),
     Case("notebook_timeout", extra_cell("import time\ntime.sleep(25)", after="test_recall_at_k", times=3),
@@ -282,7 +283,8 @@ def test_each_case_gets_its_score_and_message(graded, case):
         text = record["failure"]
     else:
         text = graded["rows"][(case.name, case.where)]["message"]
-    assert case.message in text, (text, record)
+    expected = (case.message,) if isinstance(case.message, str) else case.message
+    assert any(message in text for message in expected), (text, record)
 
 
 def test_the_corpus_covers_every_listed_case():
