@@ -14,6 +14,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder.execute import KERNEL_DIED, NOT_RUN, TAMPERING, error_output, is_test_cell
+from course.check import why_failed
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -57,17 +58,12 @@ def explain(cell: NotebookNode) -> str:
     outputs = cell.get("outputs", [])
     if any(out.output_type == "error" and out.ename == "CellTimeoutError" for out in outputs):
         return "the cell ran past its time limit (an endless loop?)"
-    for out in outputs:
-        if out.output_type == "error":
-            if out.ename in (KERNEL_DIED, NOT_RUN, TAMPERING):
-                return out.evalue
-            if _failed_in_hidden(cell, out):
-                return f"hidden test failed ({out.ename}): checks {checks_of(cell.source)}"
-            text = f"{out.ename}: {out.evalue}" if out.evalue else out.ename
-            return text.splitlines()[0][:200]
-        if out.output_type == "stream" and out.name == "stderr":
-            return "wrote to stderr (a test cell that does scores 0): " + out.text.strip()[:120]
-    return "ok"
+    errors = [out for out in outputs if out.output_type == "error"]
+    if errors and errors[0].ename in (KERNEL_DIED, NOT_RUN, TAMPERING):
+        return errors[0].evalue
+    if errors and _failed_in_hidden(cell, errors[0]):
+        return f"hidden test failed ({errors[0].ename}): checks {checks_of(cell.source)}"
+    return why_failed(cell)  # as `course check` says it: the error's first line, stderr, or ok
 
 
 class HideHiddenFailures(NbGraderPreprocessor):

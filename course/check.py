@@ -28,7 +28,8 @@ class TestResult:
     message: str  # the error's last line, 'wrote to stderr', or 'ok'
 
 
-def _why(cell) -> str:
+def why_failed(cell) -> str:
+    """Why a test cell scores 0 under nbgrader's rule, in one line: its error, its stderr, or 'ok'."""
     for out in cell.get("outputs", []):
         if out.output_type == "error":
             return (f"{out.ename}: {out.evalue}" if out.evalue else out.ename).splitlines()[0][:200]
@@ -58,7 +59,7 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
     results = []
     for cell in graded_cells(nb, tests_only=True):
         points, max_points = determine_grade(cell)
-        results.append(TestResult(cell.metadata.nbgrader["grade_id"], float(points or 0), max_points, _why(cell)))
+        results.append(TestResult(cell.metadata.nbgrader["grade_id"], float(points or 0), max_points, why_failed(cell)))
     return results
 
 
