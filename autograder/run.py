@@ -1,4 +1,4 @@
-"""`course build` (nbgrader's generate_assignment, wrapped) and the throw-away nbgrader folder it and grading use."""
+"""`course build`: nbgrader's generate_assignment, wrapped, in a throw-away nbgrader folder."""
 
 from __future__ import annotations
 
