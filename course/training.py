@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from course.progress import progress
+
 IGNORE = -100
 
 
@@ -96,7 +98,7 @@ def train(model, batches: list[dict[str, torch.Tensor]], steps: int, lr: float,
     device = params[0].device
     model.train()
     losses = []
-    for step in range(steps):
+    for step in progress(range(steps), "training steps"):
         i = step % len(batches)
         loss = batch_loss(i) if batch_loss is not None else model(**to_device(batches[i], device)).loss
         loss.backward()
