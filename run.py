@@ -5,7 +5,9 @@
     python3 run.py course ARGS...   # any `course` command inside the environment
 
 Needs only Python 3.11 and the package index; no model hub. As root on Debian or Ubuntu it also
-installs bubblewrap (apt-get), the sandbox that `course grade` runs submissions in.
+installs, where missing, the system packages the course uses (apt-get): bubblewrap, the sandbox that
+`course grade` runs submissions in, and chromium with chromium-driver, the browser that
+tests/test_browser.py drives (Playwright with the system browser; none is downloaded).
 """
 
 from __future__ import annotations
@@ -28,15 +30,25 @@ def _fingerprint() -> str:
     return hashlib.sha256(b"".join((ROOT / name).read_bytes() for name in INPUTS)).hexdigest()
 
 
-def install_sandbox() -> None:
-    """bubblewrap, the jail `course grade` runs submissions in: Debian's package, where apt-get can install it."""
-    if shutil.which("bwrap"):
+# Debian package -> the command it provides, and what is lost without it
+SYSTEM_PACKAGES = {
+    "bubblewrap": ("bwrap", "`course grade` runs submissions without a jail"),
+    "chromium": ("chromium", "tests/test_browser.py fails"),
+    "chromium-driver": ("chromedriver", "tests/test_browser.py fails"),
+}
+
+
+def install_system_packages() -> None:
+    """apt-get install the SYSTEM_PACKAGES whose command is missing, as root; elsewhere say how."""
+    missing = [name for name, (command, _) in SYSTEM_PACKAGES.items() if not shutil.which(command)]
+    if not missing:
         return
     if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("note: bubblewrap (bwrap) is not installed; `course grade` then runs submissions without a jail "
-              "(install it as root: apt-get install bubblewrap)", file=sys.stderr)
+        lost = "; ".join(dict.fromkeys(SYSTEM_PACKAGES[name][1] for name in missing))
+        print(f"note: {' '.join(missing)} not installed, so {lost} "
+              f"(install as root: apt-get install {' '.join(missing)})", file=sys.stderr)
         return
-    install = ["apt-get", "install", "-y", "-q", "bubblewrap"]
+    install = ["apt-get", "install", "-y", "-q", *missing]
     quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
     if subprocess.run(install, **quiet).returncode != 0:  # a fresh machine has no package lists yet
         subprocess.run(["apt-get", "update", "-q"], **quiet)
@@ -45,7 +57,7 @@ def install_sandbox() -> None:
 
 def setup() -> None:
     """Create the virtual environment and install the course into it, unless it is up to date."""
-    install_sandbox()
+    install_system_packages()
     stamp = VENV / ".course-installed"
     if stamp.exists() and stamp.read_text() == _fingerprint():
         return
