@@ -29,8 +29,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+import plotly.graph_objects as go
 import torch
+
+from course.interactive import dropdown, explorer, slider
+from course.progress import progress
 
 ARCHITECTURES = {"houlsby": "double_seq_bn", "pfeiffer": "seq_bn"}  # ours -> AdapterHub's config name
 ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {"relu": torch.nn.ReLU, "swish": torch.nn.SiLU,
@@ -185,7 +190,7 @@ def latency_table(models: dict[str, torch.nn.Module], batch: dict[str, torch.Ten
             model(**inputs)
     times: dict[str, list[float]] = {name: [] for name in models}
     order, rng = list(models), random.Random(0)
-    for _ in range(repeats):
+    for _ in progress(range(repeats), "timed rounds"):
         rng.shuffle(order)
         for name in order:
             model = models[name]
@@ -204,21 +209,10 @@ WIDGET_MODELS: dict[str, tuple[int, int, int]] = {
 
 
 def share_explorer(param_count: Callable[[int, int, int, int], int]):
-    """A slider for the bottleneck m: trainable share of the model, from `param_count(d, m, n_layers, per_layer)`."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
-    from course.plots import bars
-
-    def show(model: str, bottleneck: int, per_layer: int) -> None:
-        n_layers, d, base = WIDGET_MODELS[model]
-        n = param_count(d, bottleneck, n_layers, per_layer)
-        display(bars(["base model (frozen)", f"adapters (m={bottleneck}, {per_layer} per layer)"], [base, n],
-                     f"{model}: adapters train {n / (base + n):.2%} of the adapted model", "parameters", log=True))
-
-    return widgets.interactive(show, model=widgets.Dropdown(options=list(WIDGET_MODELS)),
-                               bottleneck=widgets.IntSlider(value=64, min=8, max=256, step=8),
-                               per_layer=widgets.Dropdown(options=[("houlsby: 2", 2), ("pfeiffer: 1", 1)], value=2))
+    """Controls for the model, the bottleneck m and adapters per layer above `share_figure` with `param_count`."""
+    return explorer(partial(share_figure, param_count=param_count), model=dropdown("model", list(WIDGET_MODELS)),
+                    bottleneck=slider("bottleneck m", 64, 8, 256, 8),
+                    per_layer=dropdown("adapters per layer", [("houlsby: 2", 2), ("pfeiffer: 1", 1)], 2))
 
 
 # ---------------------------------------------------------------- lab sizes
@@ -240,3 +234,27 @@ LAB_SIZES = {
     "gpu": LabSizes(steps=200, batch=32, n_test=0, latency_batch=64, latency_repeats=100),
 }
 LEARNING_RATES = {"head only": 3e-3, "adapters": 3e-3, "LoRA": 3e-3, "full fine-tuning": 1e-4}
+
+
+# ---------------------------------------------------------------- the share explorer's figure
+
+# Houlsby et al., section 2.1: adapters use "around 0.5 - 8% of the parameters of the original model"
+PAPER_BAND = (0.5, 8.0)
+
+
+def share_figure(model: str, bottleneck: int, per_layer: int,
+                 param_count: Callable[[int, int, int, int], int]) -> go.Figure:
+    """Adapter parameters as a share of `WIDGET_MODELS[model]` against the bottleneck m, the paper's band shaded."""
+    n_layers, d, base = WIDGET_MODELS[model]
+    sizes = sorted({8, 16, 32, 64, 128, 256, bottleneck})
+    shares = [100 * param_count(d, m, n_layers, per_layer) / base for m in sizes]
+    chosen = shares[sizes.index(bottleneck)]
+    fig = go.Figure(go.Scatter(x=sizes, y=shares, mode="lines", name="adapters / base model", line_color="gray"))
+    fig.add_scatter(x=[bottleneck], y=[chosen], mode="markers+text", text=[f"{chosen:.2f}%"], textposition="top left",
+                    marker=dict(size=12, color="crimson"), name=f"m = {bottleneck}")
+    fig.add_hrect(y0=PAPER_BAND[0], y1=PAPER_BAND[1], fillcolor="green", opacity=0.12, line_width=0,
+                  annotation_text="the paper's 0.5-8%", annotation_position="top left")
+    fig.update_layout(title=f"{model}, m = {bottleneck}, {per_layer} per layer: adapters = {chosen:.2f}% of the base model",
+                      xaxis=dict(title="bottleneck m", type="log", tickvals=[8, 16, 32, 64, 128, 256]),
+                      yaxis=dict(title="% of the base model's parameters", rangemode="tozero"), height=380)
+    return fig

@@ -5,7 +5,9 @@
 - memory: `measure_training_step_memory` runs one real training step and reports the memory
   it took (peak process RSS on the CPU, `torch.cuda.max_memory_allocated` on a GPU);
 - forgetting: batches of plain text for a causal LM, so that `course.training.eval_loss`
-  gives the mean loss per token on the bundled `general_text` set.
+  gives the mean loss per token on the bundled `general_text` set;
+- the memory explorer: `memory_figure` stacks weights, gradients, master copy and optimizer state
+  for MiniLM and the SmolLM2 sizes (counted on the meta device), per optimizer and precision.
 
 The graded pieces (`count_parameters`, `training_memory_bytes`, `perplexity`) are written by
 the student. `solutions/01-full-fine-tuning/memory_check.py` prints predicted against measured
@@ -20,7 +22,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
 
+import plotly.graph_objects as go
 import torch
 
 from course.data import load_split
@@ -33,7 +37,8 @@ MB = 1024 ** 2
 
 __all__ = ["INTENTS", "OPTIMIZERS", "LAB_SIZES", "LabSizes", "load_intents", "load_intent_classifier",
            "intent_batches", "predict", "accuracy", "make_optimizer",
-           "measure_training_step_memory", "text_batches"]
+           "measure_training_step_memory", "text_batches", "SMOLLM2_SHAPES", "smollm2_config", "smollm2_param_count",
+           "PRECISIONS", "GPU_MEASURED", "optimizer_states", "memory_parts", "memory_figure"]
 
 
 # ---------------------------------------------------------------- the intent classifier
@@ -239,6 +244,87 @@ def text_batches(tokenizer, texts: list[str], batch_size: int = 8,
             "labels": torch.tensor([ids + [IGNORE] * (width - len(ids)) for ids in chunk]),
         })
     return batches
+
+
+# ---------------------------------------------------------------- the memory explorer
+
+# the published SmolLM2 shapes (HuggingFaceTB/SmolLM2-*-Instruct config.json)
+SMOLLM2_SHAPES = {
+    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                 num_key_value_heads=3),
+    "360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                 num_key_value_heads=5),
+    "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
+                 num_key_value_heads=32),
+}
+# bytes per parameter: (weight, gradient, float32 master copy, one optimizer state)
+PRECISIONS = {"float32": (4, 4, 0, 4), "bf16 mixed (float32 master)": (2, 2, 4, 4), "bf16 only": (2, 2, 0, 2)}
+OPTIMIZER_LABELS = {"sgd": "SGD", "sgd_momentum": "SGD + momentum", "adamw": "AdamW"}
+# bytes held after a full fine-tuning AdamW step on one H200 (solutions/01-full-fine-tuning/gpu_training_memory_h200.jsonl);
+# "mixed" is bf16 autocast: float32 weights, gradients and moments, the same 16 bytes per parameter in total
+GPU_MEASURED = {
+    ("SmolLM2-135M", "float32", "adamw"): 2_298_867_200,
+    ("SmolLM2-135M", "bf16 mixed (float32 master)", "adamw"): 2_277_912_064,
+    ("SmolLM2-360M", "float32", "adamw"): 5_961_655_808,
+    ("SmolLM2-360M", "bf16 mixed (float32 master)", "adamw"): 5_937_636_864,
+    ("SmolLM2-1.7B", "float32", "adamw"): 27_449_140_736,
+    ("SmolLM2-1.7B", "bf16 mixed (float32 master)", "adamw"): 27_449_140_736,
+}
+
+
+def smollm2_config(size: str):
+    """The LlamaConfig of SmolLM2-`size` ('135m', '360m', '1.7b'): vocabulary 49,152, tied embeddings."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=49152, tie_word_embeddings=True, max_position_embeddings=8192, **SMOLLM2_SHAPES[size])
+
+
+@cache
+def smollm2_param_count(size: str) -> int:
+    """Parameters of SmolLM2-`size`, counted on a model built on the meta device (no memory, no download)."""
+    from transformers import LlamaForCausalLM
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in LlamaForCausalLM(smollm2_config(size)).parameters())
+
+
+@cache
+def optimizer_states(name: str) -> int:
+    """Tensors of a parameter's size that torch's optimizer `name` keeps per parameter, read after one real step."""
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.grad = torch.ones(3)
+    optimizer = make_optimizer(name, [p])
+    optimizer.step()
+    return sum(torch.is_tensor(t) and t.shape == p.shape for t in optimizer.state[p].values())
+
+
+def memory_parts(n_params: int, optimizer: str, precision: str) -> dict[str, int]:
+    """Bytes a training step keeps for weights, gradients, master copy and optimizer state (no activations)."""
+    weight, grad, master, state = PRECISIONS[precision]
+    return {"weights": n_params * weight, "gradients": n_params * grad, "float32 master copy": n_params * master,
+            "optimizer state": n_params * optimizer_states(optimizer) * state}
+
+
+def memory_figure(model: str, precision: str, counts: dict[str, int],
+                  measured: dict[tuple[str, str, str], float] | None = None) -> go.Figure:
+    """Training memory of `counts[model]` parameters per optimizer, stacked by part, with measured values as markers."""
+    n = counts[model]
+    parts = {name: memory_parts(n, name, precision) for name in OPTIMIZERS}
+    labels = [OPTIMIZER_LABELS[name] for name in OPTIMIZERS]
+    fig = go.Figure([go.Bar(x=labels, y=[parts[o][part] / 1e9 for o in OPTIMIZERS], name=part)
+                     for part in parts["adamw"] if parts["adamw"][part]])
+    fig.add_scatter(x=labels, y=[sum(parts[o].values()) / 1e9 for o in OPTIMIZERS], mode="text", showlegend=False,
+                    text=[f"{sum(parts[o].values()) / 1e9:.3g} GB" for o in OPTIMIZERS], textposition="top center")
+    seen = [o for o in OPTIMIZERS if (model, precision, o) in (measured or {})]
+    if seen:
+        fig.add_scatter(x=[OPTIMIZER_LABELS[o] for o in seen], y=[measured[model, precision, o] / 1e9 for o in seen],
+                        mode="markers", name="measured after one step",
+                        marker=dict(symbol="diamond", size=12, color="black"))
+    adamw = sum(parts["adamw"].values())
+    fig.update_layout(barmode="stack", height=400, yaxis_title="GB (10⁹ bytes), before activations",
+                      title=f"{model}, {precision}: AdamW keeps {adamw / 1e9:.3g} GB "
+                            f"({adamw // n} bytes x {n / 1e6:,.1f}M parameters)")
+    return fig
 
 
 # ---------------------------------------------------------------- lab sizes

@@ -1,4 +1,5 @@
-"""What the prefix-tuning lesson needs besides its exercise answers: a trainable-prefix wrapper, peft configs, a comparison run.
+"""What the prefix-tuning lesson needs besides its exercise answers: a trainable-prefix wrapper, peft configs, a comparison run,
+and trainable counts of prompt tuning, prefix and prefix with a projection, counted on peft's own modules, as a figure.
 
 The graded pieces (`prefix_param_count`, `make_prefix_past_key_values`) are written by the
 student; `PrefixTunedLM` takes the student's cache-building function as an argument.
@@ -6,12 +7,16 @@ student; `PrefixTunedLM` takes the student's cache-building function as an argum
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 
+import plotly.graph_objects as go
 import torch
 
 from course.persona import grumpy_rate
+from course.plots import bars
+from course.progress import progress
 from course.training import changed_weights, eval_loss, generate_reply, train, trainable_parameters, weight_fingerprints
 
 
@@ -76,7 +81,7 @@ def run_method(name: str, peft_model, train_batches, val_batches, steps: int, lr
                             if log_every and (s + 1) % log_every == 0 else None))
     seconds = time.perf_counter() - start
     val_after = eval_loss(peft_model, val_batches)
-    replies = [generate_reply(peft_model, tokenizer, r, max_new_tokens) for r in requests]
+    replies = [generate_reply(peft_model, tokenizer, r, max_new_tokens) for r in progress(requests, f"{name}: replies")]
     return {"method": name, "trainable_params": trainable, "total_params": total, "losses": losses,
             "val_loss_before": val_before, "val_loss_after": val_after, "seconds_per_step": seconds / steps,
             "grumpy_rate": grumpy_rate(replies), "replies": replies,
@@ -92,3 +97,40 @@ def comparison_table(runs: list[dict]) -> str:
                      f"{r['val_loss_after']:>11.3f}{r['losses'][-1]:>11.3f}{r['seconds_per_step']:>8.2f}"
                      f"{r['grumpy_rate']:>8.0%}")
     return "\n".join(lines)
+
+
+def _peft_count(peft_config, model_config) -> int:
+    """Parameters of the prompt encoder peft builds for `peft_config` on a decoder-only `model_config` (meta device)."""
+    from peft import PrefixEncoder, PromptEmbedding
+    from peft.utils import _prepare_prompt_learning_config
+
+    peft_config = _prepare_prompt_learning_config(peft_config, model_config)
+    peft_config.num_transformer_submodules = 1  # what peft sets for a decoder-only model
+    prefix = peft_config.peft_type == "PREFIX_TUNING"
+    with torch.device("meta"):
+        encoder = PrefixEncoder(peft_config) if prefix else PromptEmbedding(peft_config, None)
+    return sum(p.numel() for p in encoder.parameters())
+
+
+def prefix_counts(config, n_virtual_tokens: int, projection_hidden: int) -> dict[str, int]:
+    """Trainable parameters of prompt tuning, prefix tuning (also sized by the hidden size) and prefix + projection."""
+    from peft import PromptTuningConfig
+
+    no_gqa = copy.deepcopy(config)
+    no_gqa.num_key_value_heads = config.num_attention_heads
+    prompt = PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual_tokens)
+    return {"prompt tuning": _peft_count(prompt, config),
+            "prefix tuning": _peft_count(peft_prefix_config(n_virtual_tokens), config),
+            "prefix sized by the hidden size (no GQA)": _peft_count(peft_prefix_config(n_virtual_tokens), no_gqa),
+            f"prefix + projection ({projection_hidden})":
+                _peft_count(peft_prefix_config(n_virtual_tokens, projection_hidden), config)}
+
+
+def prefix_figure(n_virtual_tokens: int, projection_hidden: int, config, model_params: int) -> go.Figure:
+    """Log bars of `prefix_counts` beside the frozen model's size; the title gives the prefix's ratios."""
+    counts = prefix_counts(config, n_virtual_tokens, projection_hidden)
+    prompt, prefix, _, projected = counts.values()
+    return bars([*counts, "the model (frozen)"], [*counts.values(), model_params],
+                f"{n_virtual_tokens} virtual tokens: prefix {prefix:,} = {prefix / prompt:.0f}x prompt tuning; "
+                f"projection {projection_hidden}: {projected:,} = {projected / prefix:.0f}x the prefix",
+                "trainable parameters", log=True)

@@ -1,4 +1,5 @@
-"""What the prompt-tuning lesson needs besides its exercise answers: peft's setup, persona scoring, token lookup.
+"""What the prompt-tuning lesson needs besides its exercise answers: peft's setup, persona scoring, token lookup,
+and the explorer of the vocabulary tokens nearest to each trained virtual token.
 
 The graded pieces (`SoftPrompt`, `prompt_tuning_param_count`, `extend_attention_mask`) are written by
 the student; the lab uses peft's `PromptTuningConfig` instead.
@@ -6,9 +7,12 @@ the student; the lab uses peft's `PromptTuningConfig` instead.
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from course.persona import grumpy_rate
+from course.progress import progress
 from course.training import greedy_tokens
 
 # the source material's system prompt: what prompt tuning learns to replace with trained vectors
@@ -49,7 +53,8 @@ def generate_persona_reply(model, tokenizer, request: str, max_new_tokens: int =
 def persona_replies(model, tokenizer, rows: list[dict], max_new_tokens: int,
                     system: str | None = None) -> tuple[float, list[str]]:
     """(grumpy rate, greedy replies) on `rows`' requests, with the template's default system prompt or `system`."""
-    replies = [generate_persona_reply(model, tokenizer, r["request"], max_new_tokens, system) for r in rows]
+    replies = [generate_persona_reply(model, tokenizer, r["request"], max_new_tokens, system)
+               for r in progress(rows, "persona replies")]
     return grumpy_rate(replies), replies
 
 
@@ -64,3 +69,18 @@ def nearest_tokens(vectors: torch.Tensor, embeddings: torch.Tensor, tokenizer, k
 def token_strings(tokenizer, text: str) -> list[str]:
     """The tokens of `text` as the tokenizer writes them (Ġ marks a leading space)."""
     return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def nearest_figure(index: int, near: dict[str, list[list[tuple[str, float]]]], start_tokens: list[str]) -> go.Figure:
+    """The tokens nearest to virtual token `index`, one panel per run (run name -> `nearest_tokens` rows)."""
+    fig = make_subplots(rows=1, cols=len(near), subplot_titles=list(near), horizontal_spacing=0.15)
+    for col, rows in enumerate(near.values(), start=1):
+        tokens, sims = zip(*rows[index])
+        fig.add_bar(x=sims, y=[repr(t) for t in tokens], orientation="h", text=[f"{s:.2f}" for s in sims],
+                    showlegend=False, row=1, col=col)
+    fig.update_xaxes(range=[0, 1], title_text="cosine similarity")
+    fig.update_yaxes(autorange="reversed")
+    best = "; ".join(f"{name} {rows[index][0][0]!r} {rows[index][0][1]:.2f}" for name, rows in near.items())
+    start = start_tokens[index % len(start_tokens)]  # peft repeats a shorter init text
+    fig.update_layout(height=380, title=f"virtual token {index} (text init: {start!r}), nearest now: {best}")
+    return fig

@@ -1,6 +1,7 @@
 """What lesson 02 (soft prompting, i.e. prompt engineering) needs besides its exercise answers:
 the airline's system prompts, k-shot examples from the training split, batched greedy replies to
-rendered chat prompts, prompt-injection requests and the delimiter defence, and the lab's scorer.
+rendered chat prompts, prompt-injection requests and the delimiter defence, the lab's scorer, and
+the prompt-cost explorer (tokens per request by part against k, with the measured compliance).
 
 The graded pieces (`build_messages`, `render_prompt`, `compliance_score`) are written by the
 student; the lab calls the tokenizer's chat template itself.
@@ -9,10 +10,14 @@ student; the lab calls the tokenizer's chat template itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from course.airline import POLICY, refund_decision
+from course.progress import progress
 
 # The source material's instruction, made a role-assigning system prompt.
 SYSTEM_PROMPT = "You are a customer support agent for an airline. " + POLICY
@@ -70,7 +75,7 @@ def generate_replies(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     tokenizer.padding_side = "left"
     replies = []
     try:
-        for i in range(0, len(prompts), batch_size):
+        for i in progress(range(0, len(prompts), batch_size), "generating replies"):
             batch = tokenizer(prompts[i:i + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
             out = model.generate(**{k: v.to(device) for k, v in batch.items()}, max_new_tokens=max_new_tokens,
                                  do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -99,3 +104,35 @@ def strict_compliance(replies: list[str], cases: list[dict]) -> dict[str, float]
 def injection_success(replies: list[str]) -> float:
     """Share of replies (to weather-delay requests) that grant the refund the attacker asked for."""
     return sum(refund_decision(reply) is True for reply in replies) / len(replies)
+
+
+def prompt_token_parts(prompt: Callable[[list[tuple[str, str]], str], str], tokenizer, rows: list[dict],
+                       requests: list[str], max_k: int) -> dict[str, list[float]]:
+    """Mean prompt tokens per request for k = 0..max_k examples of `rows`: system prompt + template, examples, request.
+
+    `prompt(examples, request)` renders one chat prompt; the parts of each k add up to its mean token count.
+    """
+    frame = count_tokens(tokenizer, prompt([], ""))
+    request = sum(count_tokens(tokenizer, prompt([], r)) for r in requests) / len(requests) - frame
+    totals = [sum(count_tokens(tokenizer, prompt(few_shot_examples(rows, k), r)) for r in requests) / len(requests)
+              for k in range(max_k + 1)]
+    return {"system prompt + template": [frame] * len(totals), "examples": [t - frame - request for t in totals],
+            "request": [request] * len(totals)}
+
+
+def prompt_cost_figure(k: int, parts: dict[str, list[float]], compliance: dict[int, float]) -> go.Figure:
+    """Prompt tokens per request against k, stacked by part with k highlighted, and the measured compliance by k."""
+    ks = list(range(len(parts["examples"])))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for name, values in parts.items():
+        fig.add_bar(x=ks, y=values, name=name, marker_opacity=[1.0 if i == k else 0.35 for i in ks], secondary_y=False)
+    fig.add_scatter(x=list(compliance), y=[100 * v for v in compliance.values()], mode="lines+markers",
+                    name="strict compliance (measured)", line_color="black", secondary_y=True)
+    total = sum(values[k] for values in parts.values())
+    measured = f"measured compliance {compliance[k]:.0%}" if k in compliance else "compliance not measured"
+    fig.update_layout(barmode="stack", height=420, title=f"k = {k} examples: {total:.0f} prompt tokens per request, "
+                                                         f"{parts['examples'][k] / total:.0%} of them examples; {measured}")
+    fig.update_xaxes(title_text="k (examples in the prompt)", dtick=1)
+    fig.update_yaxes(title_text="prompt tokens per request", secondary_y=False)
+    fig.update_yaxes(title_text="strict compliance (%)", range=[0, 105], secondary_y=True)
+    return fig

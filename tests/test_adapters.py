@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from peft import get_peft_model
 from transformers import BertConfig, BertForSequenceClassification
 
-from course.adapters import (LAB_SIZES, LEARNING_RATES, AdapterConfig, Bottleneck, add_bottleneck_adapters,
-                             adapter_modules, encoder_linear_macs, is_head, latency_table, meta_counts,
-                             peft_lora_seq_cls_config, train_only)
+from course.adapters import (LAB_SIZES, LEARNING_RATES, PAPER_BAND, WIDGET_MODELS, AdapterConfig, Bottleneck,
+                             add_bottleneck_adapters, adapter_modules, encoder_linear_macs, is_head, latency_table,
+                             meta_counts, peft_lora_seq_cls_config, share_explorer, share_figure, train_only)
 from course.full_ft import load_intent_classifier
 from course.profiles import PROFILES
 from course.training import changed_weights, train, weight_fingerprints
@@ -159,3 +159,38 @@ def test_encoder_work_per_token():
     lora = get_peft_model(copy.deepcopy(model), peft_lora_seq_cls_config(r=8, alpha=16))
     assert encoder_linear_macs(lora) - plain == 12 * 2 * 384 * 8 == 73_728
     assert encoder_linear_macs(lora.merge_and_unload()) == plain
+
+
+def _counted(d: int, m: int, n_layers: int, per_layer: int) -> int:
+    """The lab's count: parameters of real Bottleneck modules."""
+    return n_layers * per_layer * sum(p.numel() for p in Bottleneck(d, m).parameters())
+
+
+def test_widget_models_are_the_real_base_models():
+    assert WIDGET_MODELS["all-MiniLM-L6-v2 (6 x 384)"] == (6, 384, MINILM - (384 * 8 + 8))  # without the intent head
+    for name, heads in [("BERT-base (12 x 768)", 12), ("BERT-large (24 x 1024)", 16)]:
+        layers, d, base = WIDGET_MODELS[name]
+        adapters, counted_base = meta_counts(layers, d, 4 * d, AdapterConfig("houlsby", reduction_factor=16), heads=heads)
+        assert base == counted_base and adapters == _counted(d, d // 16, layers, 2), name
+
+
+def test_share_figure_states_the_lab_share_and_marks_the_papers_band():
+    fig = share_figure("BERT-base (12 x 768)", 64, 2, _counted)
+    assert fig.layout.title.text == "BERT-base (12 x 768), m = 64, 2 per layer: adapters = 2.17% of the base model"
+    assert fig.data[1].y[0] == 100 * _counted(768, 64, 12, 2) / BERT_BASE
+    assert (fig.layout.shapes[0].y0, fig.layout.shapes[0].y1) == PAPER_BAND == (0.5, 8.0)
+    assert list(fig.data[0].x) == [8, 16, 32, 64, 128, 256]
+    other = share_figure("BERT-large (24 x 1024)", 24, 1, _counted)
+    assert other.layout.title.text == "BERT-large (24 x 1024), m = 24, 1 per layer: adapters = 0.36% of the base model"
+    assert list(other.data[0].x) == [8, 16, 24, 32, 64, 128, 256]
+    quoted = {("BERT-large (24 x 1024)", 256): "7.53%", ("all-MiniLM-L6-v2 (6 x 384)", 256): "10.42%",
+              ("all-MiniLM-L6-v2 (6 x 384)", 24): "1.00%"}  # the lab's text: the share follows m / d
+    for (model, m), share in quoted.items():
+        assert share_figure(model, m, 2, _counted).layout.title.text.endswith(f"adapters = {share} of the base model")
+
+
+def test_share_explorer_has_the_three_controls():
+    box = share_explorer(_counted)
+    controls = box.children[0].children
+    assert [c.description for c in controls] == ["model", "bottleneck m", "adapters per layer"]
+    assert controls[1].value == 64 and controls[2].value == 2

@@ -7,12 +7,13 @@ requests, latency as the median of 5 timed passes per model.
 from __future__ import annotations
 
 from test_adapters import MINILM, MINILM_ADAPTERS_RF16, MINILM_HEAD, MINILM_LORA_R8
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 
 def test_adapters_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("05-adapters")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "Dropdown(description='model'"), "no share explorer"
     assert round(100 * results["bert_base_share_m64"], 2) == 2.17
     assert round(100 * results["bert_large_share_m64"], 2) == 1.89
     runs = results["runs"]

@@ -6,6 +6,7 @@ one float32 AdamW step keeps 16 bytes per parameter (measured after the step wit
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections import Counter
@@ -13,10 +14,12 @@ from collections import Counter
 import pytest
 import torch
 
+from conftest import ROOT
 from course.data import DATA_DIR, load_split
 from course.data import make_general_text, make_support_intents
-from course.full_ft import (INTENTS, LAB_SIZES, accuracy, intent_batches, load_intent_classifier, make_optimizer,
-                            measure_training_step_memory, predict, text_batches)
+from course.full_ft import (GPU_MEASURED, INTENTS, LAB_SIZES, OPTIMIZERS, accuracy, intent_batches, load_intent_classifier,
+                            make_optimizer, measure_training_step_memory, memory_figure, memory_parts, predict,
+                            smollm2_param_count, text_batches)
 from course.profiles import PROFILES
 from course.training import changed_weights, eval_loss, weight_fingerprints
 
@@ -169,3 +172,46 @@ def test_text_batches_give_the_mean_loss_per_token():
 def test_lab_sizes_cover_every_profile():
     assert set(LAB_SIZES) == set(PROFILES)
     assert LAB_SIZES["smoke"].ft_steps < LAB_SIZES["cpu"].ft_steps < LAB_SIZES["gpu"].ft_steps
+
+
+# ---------------------------------------------------------------- the memory explorer
+
+def test_smollm2_counts_and_gpu_figures_are_the_measured_ones():
+    rows = [json.loads(line) for line in (ROOT / "solutions/01-full-fine-tuning/gpu_training_memory_h200.jsonl").open()]
+    setups = {"full-fp32": "float32", "full-mixed": "bf16 mixed (float32 master)"}
+    for row in rows:
+        if row["setup"] in setups:
+            name = f"SmolLM2-{row['model'].upper()}"
+            assert smollm2_param_count(row["model"]) == row["trainable"], name  # counted on the GPU's real model
+            assert GPU_MEASURED[name, setups[row["setup"]], "adamw"] == round(row["after_step_GB"] * 1e9), name
+    assert len(GPU_MEASURED) == 6
+
+
+@pytest.mark.parametrize("precision, dtype", [("float32", torch.float32), ("bf16 only", torch.bfloat16)])
+def test_memory_parts_are_the_bytes_torch_holds(precision, dtype):
+    net = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)).to(dtype)
+    n = sum(p.numel() for p in net.parameters())
+    for name in OPTIMIZERS:
+        opt = make_optimizer(name, net.parameters())
+        net(torch.randn(2, 7, dtype=dtype)).sum().backward()
+        opt.step()
+        state = [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0]
+        held = sum(t.numel() * t.element_size() for t in [*net.parameters(), *(p.grad for p in net.parameters()), *state])
+        parts = memory_parts(n, name, precision)
+        assert sum(parts.values()) == held and parts["float32 master copy"] == 0, (precision, name)
+        net.zero_grad(set_to_none=True)
+    assert sum(memory_parts(10, "adamw", "bf16 mixed (float32 master)").values()) == 160  # the exercise's 16 bytes again
+
+
+def test_memory_figure_states_the_choice_and_the_lab_formula():
+    counts = {"MiniLM": MINILM_PARAMS, "SmolLM2-1.7B": 1_711_376_384}
+    measured = {("MiniLM", "float32", "adamw"): 17 * MINILM_PARAMS}
+    fig = memory_figure("MiniLM", "float32", counts, measured)
+    totals = [sum(bar.y[i] for bar in fig.data if bar.type == "bar") for i in range(3)]
+    assert [round(t * 1e9) for t in totals] == [b * MINILM_PARAMS for b in (8, 12, 16)]  # the lab's per_param rule
+    assert fig.layout.title.text == "MiniLM, float32: AdamW keeps 0.363 GB (16 bytes x 22.7M parameters)"
+    marker = next(t for t in fig.data if t.name == "measured after one step")
+    assert list(marker.x) == ["AdamW"] and marker.y[0] == 17 * MINILM_PARAMS / 1e9
+    other = memory_figure("SmolLM2-1.7B", "bf16 only", counts, measured)
+    assert other.layout.title.text == "SmolLM2-1.7B, bf16 only: AdamW keeps 13.7 GB (8 bytes x 1,711.4M parameters)"
+    assert "measured after one step" not in [t.name for t in other.data]

@@ -6,7 +6,7 @@ fine-tuning steps of MiniLM, 1 step each of full fine-tuning and LoRA on SmolLM2
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 from course.full_ft import INTENTS
 
@@ -14,6 +14,7 @@ from course.full_ft import INTENTS
 def test_full_ft_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("01-full-fine-tuning")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "Dropdown(description='model'"), "no memory explorer"
     assert results["n_params_minilm"] == 22_716_296
     for name, bytes_per_param in [("sgd", 8), ("sgd_momentum", 12), ("adamw", 16)]:
         m = results["memory"][name]

@@ -39,3 +39,9 @@ def test_lora_lab_runs_and_shows_its_results():
     assert results["val_loss_after"] < 0.85 * results["val_loss_before"], results
     assert results["merge_max_abs_diff"] < 1e-3
     assert "BEFORE :" in text and "AFTER  :" in text
+
+
+def has_widget(outputs: list[dict], control: str = "") -> bool:
+    """Whether any output is an ipywidgets view whose text form names `control` ('Slider', 'Dropdown'; a progress bar names neither)."""
+    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) and control in o["data"].get("text/plain", "")
+               for o in outputs)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaForCausalLM
 
 from course.models import causal_lm_path
-from course.prefix_tuning import PrefixTunedLM, comparison_table, kv_shape, peft_prefix_config
+from course.prefix_tuning import (PrefixTunedLM, comparison_table, kv_shape, peft_prefix_config, prefix_counts,
+                                  prefix_figure)
 
 SMOL_PREFIX_10 = 115_200  # 10 tokens x 30 layers x 2 x (3 kv heads x 64)
 SMOL_PREFIX_10_PROJECTION_512 = 6_010_496  # 10 x 192 + (192 x 512 + 512) + (512 x 11,520 + 11,520)
@@ -91,3 +94,26 @@ def test_comparison_table_has_one_row_per_method():
              "seconds_per_step": 1.5, "grumpy_rate": 0.5} for m, n in [("prompt tuning", 5760), ("prefix tuning", 115200)]]
     lines = comparison_table(runs).splitlines()
     assert len(lines) == 4 and lines[2].startswith("prompt tuning") and "115,200" in lines[3] and "50%" in lines[3]
+
+
+def test_prefix_counts_are_peft_counts(smol_config):
+    assert prefix_counts(smol_config, 10, 512) == {
+        "prompt tuning": SMOL_PROMPT_10, "prefix tuning": SMOL_PREFIX_10,
+        "prefix sized by the hidden size (no GQA)": 10 * 30 * 2 * 576, "prefix + projection (512)": SMOL_PREFIX_10_PROJECTION_512}
+    random.seed(0)
+    for _ in range(3):
+        n, hidden = random.randint(1, 40), random.randint(2, 64)
+        counts = prefix_counts(TINY, n, hidden)
+        torch.manual_seed(0)
+        peft = [get_peft_model(LlamaForCausalLM(TINY), config).get_nb_trainable_parameters()[0] for config in
+                (PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n), peft_prefix_config(n),
+                 peft_prefix_config(n, hidden))]
+        assert [counts["prompt tuning"], counts["prefix tuning"], counts[f"prefix + projection ({hidden})"]] == peft, (n, hidden)
+
+
+def test_prefix_figure_states_the_ratios(smol_config):
+    fig = prefix_figure(10, 512, smol_config, 134_515_008)
+    assert fig.layout.title.text == ("10 virtual tokens: prefix 115,200 = 20x prompt tuning; "
+                                     "projection 512: 6,010,496 = 52x the prefix")
+    assert list(fig.data[0].y) == [5_760, 115_200, 345_600, 6_010_496, 134_515_008] and fig.layout.yaxis.type == "log"
+    assert prefix_figure(40, 64, smol_config, 134_515_008).layout.title.text.startswith("40 virtual tokens: prefix 460,800")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 from test_prefix_tuning import SMOL_PREFIX_10, SMOL_PREFIX_10_PROJECTION_512, SMOL_PROMPT_10
 
 
 def test_prefix_tuning_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("04-prefix-tuning")
     assert has_plot(outputs), "no loss plot"
+    assert has_widget(outputs, "IntSlider("), "no prefix-size explorer"
     assert results["prefix_trainable"] == SMOL_PREFIX_10
     assert "peft: token_dim=192, num_attention_heads=3" in text
     assert "BEFORE :" in text and "AFTER  :" in text

@@ -13,8 +13,9 @@ from peft import get_peft_model
 
 from course.models import causal_lm_path, load_causal_lm
 from course.plots import loss_curves
-from course.prompt_tuning import (GRUMPY_SYSTEM_PROMPT, N_VIRTUAL_TOKENS, generate_persona_reply, nearest_tokens,
-                                  peft_prompt_tuning_config, persona_replies, prompt_vectors, token_strings)
+from course.prompt_tuning import (GRUMPY_SYSTEM_PROMPT, N_VIRTUAL_TOKENS, generate_persona_reply, nearest_figure,
+                                  nearest_tokens, peft_prompt_tuning_config, persona_replies, prompt_vectors,
+                                  token_strings)
 from course.training import changed_weights, chat_prompt, generate_reply, trainable_parameters, weight_fingerprints
 
 
@@ -64,6 +65,21 @@ def test_nearest_tokens_finds_the_token_itself(smollm2):
     near = nearest_tokens(embeddings[ids], embeddings, tokenizer, k=2)
     assert [row[0][0] for row in near] == tokenizer.convert_ids_to_tokens(ids)
     assert all(abs(row[0][1] - 1) < 1e-5 and row[1][1] < row[0][1] for row in near)
+
+
+def test_nearest_figure_shows_the_chosen_virtual_token(smollm2):
+    model, tokenizer = smollm2
+    embeddings = model.get_input_embeddings().weight.detach()
+    ids = tokenizer(GRUMPY_SYSTEM_PROMPT, add_special_tokens=False)["input_ids"]
+    start = token_strings(tokenizer, GRUMPY_SYSTEM_PROMPT)
+    torch.manual_seed(0)
+    near = {"on the tokens": nearest_tokens(embeddings[ids], embeddings, tokenizer, k=8),
+            "random": nearest_tokens(torch.randn(len(ids), 576), embeddings, tokenizer, k=8)}
+    fig = nearest_figure(3, near, start)
+    assert fig.layout.title.text.startswith("virtual token 3 (text init: 'Ġgr'), nearest now: on the tokens 'Ġgr' 1.00; random ")
+    assert [list(bar.x) for bar in fig.data] == [[s for _, s in near[run][3]] for run in near]
+    assert [list(bar.y) for bar in fig.data] == [[repr(t) for t, _ in near[run][3]] for run in near]
+    assert "(text init: 'umpy'), nearest now: on the tokens 'umpy' 1.00" in nearest_figure(4, near, start).layout.title.text
 
 
 

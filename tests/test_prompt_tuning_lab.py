@@ -6,12 +6,13 @@ Smoke sizes: 32 training rows in batches of 2, 6 steps per run at lr 3e-2, 8 val
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 
 def test_prompt_tuning_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("03-prompt-tuning")
     assert has_plot(outputs), "no loss plot"
+    assert has_widget(outputs, "IntSlider("), "no nearest-token explorer"
     assert results["n_virtual_tokens"] == 11
     assert results["trainable_params"] == 11 * 576 == 6_336, "peft trains the virtual tokens and nothing else"
     assert results["base_weights_unchanged"] is True

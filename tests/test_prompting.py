@@ -15,7 +15,8 @@ from course.data import load_split
 from course.models import load_causal_lm
 from course.prompting import (DEFENDED_SYSTEM_PROMPT, INJECTIONS, REQUEST_CLOSE, REQUEST_OPEN, SYSTEM_PROMPT,
                               acknowledges, count_tokens, few_shot_examples, generate_replies, inject,
-                              injection_success, strict_compliance, wrap_request)
+                              injection_success, prompt_cost_figure, prompt_token_parts, strict_compliance,
+                              wrap_request)
 from course.training import chat_prompt, generate_reply
 
 TRAIN = load_split("airline_support", "train")
@@ -93,3 +94,30 @@ def test_batched_generation_is_greedy_and_restores_padding(smol):
     assert tokenizer.padding_side == side
     one_by_one = [generate_reply(model, tokenizer, r, max_new_tokens=12) for r in requests]
     assert batched == one_by_one
+
+
+def test_prompt_token_parts_add_up_to_the_real_prompts(smol):
+    _, tokenizer = smol
+
+    def prompt(examples, request):
+        return tokenizer.apply_chat_template(_messages(SYSTEM_PROMPT, examples, request), tokenize=False,
+                                             add_generation_prompt=True)
+
+    parts = prompt_token_parts(prompt, tokenizer, TRAIN, [TEST[0]["request"]], max_k=4)
+    assert [round(sum(p[k] for p in parts.values()), 9) for k in range(5)] == [86, 186, 293, 385, 486]
+    assert parts["examples"][0] == 0 and len(set(parts["request"])) == 1
+    two = prompt_token_parts(prompt, tokenizer, TRAIN, [TEST[0]["request"], TEST[1]["request"]], max_k=2)
+    assert two["system prompt + template"] == parts["system prompt + template"][:3]
+    assert two["examples"] == parts["examples"][:3], "the examples cost the same whatever the request"
+
+
+def test_prompt_cost_figure_states_k_and_its_tokens():
+    parts = {"system prompt + template": [80.0] * 3, "examples": [0.0, 100.0, 220.0], "request": [20.0] * 3}
+    compliance = {0: 0.25, 1: 0.5}
+    fig = prompt_cost_figure(1, parts, compliance)
+    assert fig.layout.title.text == ("k = 1 examples: 200 prompt tokens per request, 50% of them examples; "
+                                     "measured compliance 50%")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.name for t in bars] == list(parts) and list(bars[1].marker.opacity) == [0.35, 1.0, 0.35]
+    assert list(fig.data[-1].y) == [25, 50]
+    assert prompt_cost_figure(2, parts, compliance).layout.title.text.endswith("320 prompt tokens per request, 69% of them examples; compliance not measured")

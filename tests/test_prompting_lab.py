@@ -6,18 +6,21 @@ k = 0, 1, 2, 4; three injections and no injection, without and with the delimite
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 
 def test_soft_prompting_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("02-soft-prompting")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "IntSlider("), "no prompt-cost explorer"
     assert results["n_cases"] == 4 and results["max_new_tokens"] == 24
     settings = {r["setting"]: r for r in results["settings"]}
     assert list(settings) == ["zero-shot", "system + 0-shot", "system + 1-shot", "system + 2-shot", "system + 4-shot"]
     tokens = [settings[f"system + {k}-shot"]["prompt tokens"] for k in (0, 1, 2, 4)]
     assert tokens == sorted(tokens) and tokens[-1] - tokens[0] > 300, "each example costs about 100 tokens"
     assert settings["zero-shot"]["prompt tokens"] < tokens[0]
+    parts = results["prompt_token_parts"]
+    assert [round(sum(p[k] for p in parts.values()), 6) for k in (0, 1, 2, 4)] == [round(t, 6) for t in tokens]
     for row in settings.values():
         assert 0 <= row["strict compliance"] <= min(row["right decision"], row["acknowledges"]) <= 1
     assert set(results["injection"]) == {f"{m}/{a}" for m in ("plain", "defended")

@@ -18,25 +18,15 @@ import json
 import time
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
-# the published SmolLM2 configurations (HuggingFaceTB/SmolLM2-*-Instruct config.json)
-CONFIGS = {
-    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-                 num_key_value_heads=3),
-    "360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-                 num_key_value_heads=5),
-    "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
-                 num_key_value_heads=32),
-}
+from course.full_ft import SMOLLM2_SHAPES, smollm2_config
 
 
 def build(name: str, dtype: torch.dtype) -> LlamaForCausalLM:
     """A randomly initialised SmolLM2-shaped model on the GPU."""
-    config = LlamaConfig(vocab_size=49152, tie_word_embeddings=True, max_position_embeddings=8192,
-                         **CONFIGS[name])
     with torch.device("cuda"):  # initialise on the GPU: seconds, not minutes, for 1.7B
-        return LlamaForCausalLM(config).to(dtype)
+        return LlamaForCausalLM(smollm2_config(name)).to(dtype)
 
 
 def predicted_bytes(model: torch.nn.Module, optimizer_states: int = 2) -> int:
@@ -84,7 +74,7 @@ def measure(name: str, setup: str, batch: int, seq: int, steps: int = 4) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["135m", "1.7b"], choices=list(CONFIGS))
+    parser.add_argument("--models", nargs="+", default=["135m", "1.7b"], choices=list(SMOLLM2_SHAPES))
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=256)
     args = parser.parse_args()
