@@ -23,10 +23,11 @@ def slider(description: str, value: float, low: float, high: float, step: float 
 
 
 def dropdown(description: str, options: list[Any], value: Any = None) -> Any:
-    """A dropdown over `options` (the first one selected unless `value` is given)."""
+    """A dropdown over `options` (values, or (label, value) pairs); the first one selected unless `value` is given."""
     import ipywidgets as widgets
 
-    return widgets.Dropdown(options=options, value=options[0] if value is None else value, description=description,
+    first = options[0][1] if isinstance(options[0], tuple) else options[0]
+    return widgets.Dropdown(options=options, value=first if value is None else value, description=description,
                             style={"description_width": "initial"})
 
 
