@@ -1,4 +1,4 @@
-"""`course build`: nbgrader's generate_assignment, wrapped, in a throw-away nbgrader folder."""
+"""`course build`: nbgrader's generate_assignment in a throw-away nbgrader folder, plus a lab's stored results."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from course.environ import environ
 from course.errors import CourseError
 from course.notebooks import read_notebook, write_clean
 from course.quiet import no_stderr
-from course.syllabus import LESSONS
+from course.syllabus import GRADED, LESSONS, require_lesson
+
+RESULTS = "results"  # a lab's stored measurements, released with it
 
 
 def tools_on_path():
@@ -59,11 +61,29 @@ def nbgrader_failure(result: dict) -> str:
     return (causes or [line for line in lines if line.strip()] or ["no message"])[0].strip()
 
 
+def source_notebooks(root: Path, lesson: str) -> list[Path]:
+    """The notebooks in solutions/<lesson>: a graded lesson must hold its exercise, a lab-only one some notebook."""
+    folder = solution_dir(root, lesson) if lesson in GRADED else root / "solutions" / require_lesson(lesson)
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:
+        raise CourseError(f"{folder}: no notebooks (the source of lesson {lesson})")
+    return notebooks
+
+
+def copy_results(source: Path, target: Path) -> list[Path]:
+    """Replace target/results/ with a copy of source/results/ (the only other folder a lesson releases)."""
+    shutil.rmtree(target / RESULTS, ignore_errors=True)
+    if not (source / RESULTS).is_dir():
+        return []
+    shutil.copytree(source / RESULTS, target / RESULTS)
+    return sorted(p for p in (target / RESULTS).rglob("*") if p.is_file())
+
+
 def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
-    """Regenerate lessons/<id>/ from solutions/<id>/ for each ready lesson; returns the files written."""
+    """Regenerate lessons/<id>/ from solutions/<id>/ for each lesson (or all); returns the files written."""
     written = []
     for lesson in lessons or list(LESSONS):
-        notebooks = sorted(solution_dir(root, lesson).glob("*.ipynb"))
+        notebooks = source_notebooks(root, lesson)
         for nb in notebooks:
             read_notebook(nb)  # a clear error for a corrupt source, before nbgrader sees it
         with nbgrader_course(root, lesson, notebooks) as (_, work):
@@ -73,4 +93,5 @@ def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
             for released in sorted((work / "release" / lesson).glob("*.ipynb")):
                 write_clean(add_colab_cells(read_notebook(released), lesson, released.name), target / released.name)
                 written.append(target / released.name)
+        written += copy_results(notebooks[0].parent, target)
     return written

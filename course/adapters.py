@@ -92,35 +92,48 @@ class Bottleneck(torch.nn.Module):
 
 
 def _encoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The transformer layers of a BERT-family encoder (bare or with a task head)."""
+    """The transformer layers of a BERT-family encoder or a Llama-family decoder (bare or with a head)."""
     base = getattr(model, "base_model", model)
-    try:
+    if hasattr(base, "encoder"):
         return list(base.encoder.layer)
-    except AttributeError as err:
-        raise TypeError(f"{type(model).__name__} is not a BERT-family encoder (no encoder.layer)") from err
+    if isinstance(getattr(base, "layers", None), torch.nn.ModuleList):
+        return list(base.layers)
+    raise TypeError(f"{type(model).__name__} is not a BERT-family encoder (no encoder.layer) "
+                    "nor a Llama-family decoder (no layers)")
 
 
-def _attach(parent: torch.nn.Module, adapter: Bottleneck) -> torch.utils.hooks.RemovableHandle:
-    """Register `adapter` on `parent` and run it on the output of `parent.dense` (before residual + LayerNorm)."""
+def _projections(layer: torch.nn.Module, architecture: str) -> list[tuple[torch.nn.Module, str]]:
+    """(parent, name) of the output projections an adapter follows: attention's (houlsby only), then feed-forward's."""
+    if hasattr(layer, "self_attn"):  # Llama family: o_proj and down_proj, before each residual add
+        spots = [(layer.self_attn, "o_proj"), (layer.mlp, "down_proj")]
+    else:  # BERT family: the `dense` of BertSelfOutput and of BertOutput
+        spots = [(layer.attention.output, "dense"), (layer.output, "dense")]
+    return spots if architecture == "houlsby" else spots[1:]
+
+
+def _attach(parent: torch.nn.Module, adapter: Bottleneck,
+            projection: str = "dense") -> torch.utils.hooks.RemovableHandle:
+    """Register `adapter` on `parent` and run it on the output of `parent.<projection>` (before the residual add)."""
     parent.add_module("bottleneck_adapter", adapter)
-    return parent.dense.register_forward_hook(lambda module, args, output: adapter(output))
+    return getattr(parent, projection).register_forward_hook(lambda module, args, output: adapter(output))
 
 
 def add_bottleneck_adapters(model: torch.nn.Module, config: AdapterConfig = AdapterConfig()) -> list[Bottleneck]:
-    """Add adapters to every layer of a BERT-family encoder (in place); returns them in forward order.
+    """Add adapters to every layer of a BERT-family encoder or a Llama-family decoder (in place), in forward order.
 
     Each adapter is a submodule (so it moves with `.to()` and appears in `parameters()`) and runs
-    through a forward hook on the output projection `dense` of BertSelfOutput (houlsby only) and of
-    BertOutput. Nothing is frozen here: see `train_only`.
+    through a forward hook on an output projection: BERT's `dense` of BertSelfOutput (houlsby only)
+    and of BertOutput; Llama's `self_attn.o_proj` (houlsby only) and `mlp.down_proj`. Nothing is
+    frozen here: see `train_only`.
     """
     added = []
     for layer in _encoder_layers(model):
-        d = layer.output.dense.out_features
-        parents = [layer.attention.output, layer.output] if config.architecture == "houlsby" else [layer.output]
-        for parent in parents:
-            weight = parent.dense.weight
-            adapter = Bottleneck(d, config.bottleneck(d), config.activation_name).to(weight.device, weight.dtype)
-            _attach(parent, adapter)
+        for parent, projection in _projections(layer, config.architecture):
+            linear = getattr(parent, projection)
+            d = linear.out_features
+            adapter = Bottleneck(d, config.bottleneck(d), config.activation_name).to(linear.weight.device,
+                                                                                     linear.weight.dtype)
+            _attach(parent, adapter, projection)
             added.append(adapter)
     return added
 

@@ -26,8 +26,9 @@ def refund_decision(reply: str) -> bool | None:
     return None
 
 
-def policy_accuracy(model, tokenizer, rows: list[dict], max_new_tokens: int) -> tuple[float, list[str]]:
-    """Share of `rows` whose generated reply takes the refund decision the policy requires."""
-    replies = [generate_reply(model, tokenizer, r["request"], max_new_tokens) for r in rows]
+def policy_accuracy(model, tokenizer, rows: list[dict], max_new_tokens: int,
+                    system: str | None = None) -> tuple[float, list[str]]:
+    """Share of `rows` whose reply (under the system prompt `system`, if given) takes the policy's refund decision."""
+    replies = [generate_reply(model, tokenizer, r["request"], max_new_tokens, system) for r in rows]
     right = sum(refund_decision(reply) is r["refund"] for reply, r in zip(replies, rows))
     return right / len(rows), replies

@@ -1,4 +1,4 @@
-"""The `course` command: build, grade, check, and main (build + grade the reference solutions)."""
+"""The `course` command: build, grade, check, main (build + grade the reference solutions), and capstone."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ def cmd_grade(args) -> int:
     from autograder.batch import grade, write_csv
     from autograder.lessons import course_root
     from autograder.sandbox import Limits
+    from course.syllabus import require_graded
 
+    require_graded(args.lesson)
     start = time.perf_counter()
     out = Path(args.out or Path("grading") / args.lesson)
     given = {"cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
@@ -56,22 +58,24 @@ def _first_problem(cells: list[dict]) -> str:
 
 def cmd_check(args) -> int:
     from course.check import check, format_results
+    from course.syllabus import require_graded
 
+    require_graded(args.lesson)
     print(format_results(check(args.lesson, args.notebook)))
     return 0
 
 
 def cmd_main(args) -> int:
-    """Build every ready lesson, then grade each reference solution: the course's self-test."""
+    """Build every lesson, then grade each graded lesson's reference solution: the course's self-test."""
     from autograder.batch import grade
     from autograder.lessons import course_root, solution_dir
     from autograder.run import build
-    from course.syllabus import LESSONS
+    from course.syllabus import GRADED
 
     root = course_root()
     build(root)
     table, complete = [], True
-    for lesson in LESSONS:
+    for lesson in GRADED:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:  # the student id is the folder name: "reference"
             submission = Path(tmp) / "reference" / "exercise.ipynb"
@@ -83,6 +87,20 @@ def cmd_main(args) -> int:
     print("built lessons/ from solutions/; reference solutions graded by nbgrader autograde:")
     print(_table(table, ["lesson", "points earned / possible", "grading time"]))
     return 0 if complete else 1
+
+
+def cmd_capstone(args) -> int:
+    """Measure the methods, one process each; print the table, write <out>/<profile>.csv and .html."""
+    from course.capstone import benchmark, require_profile, table
+
+    start = time.perf_counter()
+    profile = require_profile(args.profile)
+    rows = benchmark(profile, args.methods, args.out)
+    out = Path(args.out)
+    print(table(rows))
+    print(f"{len(rows)} method(s) in {time.perf_counter() - start:.0f} s; wrote {out / f'{profile}.csv'} and "
+          f"{out / f'{profile}.html'}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,6 +130,12 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(run=cmd_check)
     m = sub.add_parser("main", help="build all lessons and grade the reference solutions")
     m.set_defaults(run=cmd_main)
+    k = sub.add_parser("capstone", help="measure the seven methods of lesson 11: table, CSV and plotly chart")
+    k.add_argument("--profile", help="smoke, cpu or gpu (default: $COURSE_PROFILE, else detected)")
+    k.add_argument("--methods", nargs="+", help="method ids (default: all, in syllabus order)")
+    k.add_argument("--out", default="capstone-results", help="folder for <profile>.csv and <profile>.html "
+                                                             "(default capstone-results)")
+    k.set_defaults(run=cmd_capstone)
     return p
 
 

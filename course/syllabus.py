@@ -15,7 +15,12 @@ LESSONS: dict[str, str] = {
     "08-alignment": "SFT -> reward model -> RLHF / DPO",
     "09-rag-vs-fine-tuning": "RAG versus fine-tuning",
     "10-distillation": "Model distillation",
+    "11-capstone": "Capstone: which method?",
 }
+# lessons with a lab and no graded exercise: nothing to check or grade
+LAB_ONLY = {"11-capstone"}
+# the lessons with an exercise.ipynb that nbgrader grades
+GRADED: dict[str, str] = {lesson: title for lesson, title in LESSONS.items() if lesson not in LAB_ONLY}
 
 
 def require_lesson(lesson: str) -> str:
@@ -23,3 +28,10 @@ def require_lesson(lesson: str) -> str:
     if lesson in LESSONS:
         return lesson
     raise CourseError(f"unknown lesson {lesson!r} (lessons: {', '.join(LESSONS)})")
+
+
+def require_graded(lesson: str) -> str:
+    """`lesson` if it has a graded exercise, else a CourseError (unknown lesson, or a lab-only one)."""
+    if require_lesson(lesson) in GRADED:
+        return lesson
+    raise CourseError(f"lesson {lesson!r} has no graded exercise, only a lab (graded lessons: {', '.join(GRADED)})")

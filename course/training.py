@@ -17,11 +17,11 @@ from course.progress import progress
 IGNORE = -100
 
 
-def chat_prompt(tokenizer, request: str) -> str:
-    """The chat-template text that asks the assistant to answer `request`."""
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": request}], tokenize=False, add_generation_prompt=True
-    )
+def chat_prompt(tokenizer, request: str, system: str | None = None) -> str:
+    """The chat-template text that asks the assistant to answer `request`, under the system prompt `system` if given."""
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": request})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def encode_pair(tokenizer, request: str, reply: str, max_len: int) -> dict[str, list[int]]:
@@ -140,10 +140,10 @@ def greedy_tokens(model, input_ids: torch.Tensor, max_new_tokens: int, eos_token
     return ids[0, input_ids.shape[1]:]
 
 
-def generate_reply(model, tokenizer, request: str, max_new_tokens: int = 64) -> str:
-    """The model's greedy answer to one request (plain, LoRA or prompt-learning peft models)."""
+def generate_reply(model, tokenizer, request: str, max_new_tokens: int = 64, system: str | None = None) -> str:
+    """The greedy answer to one request, under `system` if given (plain, LoRA or prompt-learning peft models)."""
     device = next(model.parameters()).device
-    ids = tokenizer(chat_prompt(tokenizer, request), add_special_tokens=False, return_tensors="pt")["input_ids"]
+    ids = tokenizer(chat_prompt(tokenizer, request, system), add_special_tokens=False, return_tensors="pt")["input_ids"]
     new = greedy_tokens(model, ids.to(device), max_new_tokens, tokenizer.eos_token_id)
     return tokenizer.decode(new, skip_special_tokens=True).strip()
 
