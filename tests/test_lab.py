@@ -35,7 +35,13 @@ def has_plot(outputs: list[dict]) -> bool:
 def test_lora_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("06-lora")
     assert has_plot(outputs), "no loss plot"
+    assert has_widget(outputs), "no rank explorer"
     assert results["trainable_params"] == 460_800
     assert results["val_loss_after"] < 0.85 * results["val_loss_before"], results
     assert results["merge_max_abs_diff"] < 1e-3
     assert "BEFORE :" in text and "AFTER  :" in text
+
+
+def has_widget(outputs: list[dict]) -> bool:
+    """Whether any output is an ipywidgets view (an explorer's controls and figure)."""
+    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
