@@ -8,11 +8,15 @@ The graded pieces (`mask_prompt_labels`, `sequence_logps`, `bradley_terry_loss`,
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 
+import plotly.graph_objects as go
 import torch
 
 from course.data import load_split
 from course.profiles import Profile
+from course.progress import enabled as progress_enabled
+from course.progress import progress
 from course.training import IGNORE, chat_prompt, generate_reply
 
 REWARD_MODEL = "all-minilm-l6-v2"
@@ -134,20 +138,20 @@ def stage_steps(size: Profile) -> dict[str, int]:
 
 
 def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size: int | None = None, **overrides):
-    """A TRL config with the profile's sizes: no checkpoints, no reports, a log entry per step."""
+    """A TRL config with the profile's sizes: no checkpoints, no reports, a log entry per step, the trainer's own
+    progress bar where `course.progress` shows bars (in a notebook, transformers' bar with a table of the losses)."""
     on_gpu = size.device == "cuda"
     return config_class(output_dir=tempfile.mkdtemp(prefix="course-trl-"), max_steps=steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size or size.batch_size, logging_steps=1, save_strategy="no",
                         report_to="none", seed=0, use_cpu=not on_gpu, bf16=on_gpu and size.dtype == torch.bfloat16,
-                        disable_tqdm=True, **overrides)
+                        disable_tqdm=not progress_enabled(), **overrides)
 
 
 def quiet(trainer):
-    """Drop the callback that prints every log dict; the lab plots them from `state.log_history`."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    """Drop the callback that prints every log dict when bars are off; the lab plots them from `state.log_history`."""
+    from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
     return trainer
 
 
@@ -178,6 +182,49 @@ def preference_batch(tokenizer, rows: list[dict], max_len: int) -> dict[str, tor
     return {"input_ids": ids, "attention_mask": mask, "prompt_lengths": torch.tensor(prompt_lengths)}
 
 
+def pair_margins(trainer, rows: list[dict]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Each pair's DPO margin as a DPOTrainer measures it, log-ratio(chosen) - log-ratio(rejected) to the reference
+    (TRL's `rewards/margins` without beta), and `trainer.evaluate`'s metrics on `rows`.
+
+    TRL logs the mean of each batch only, so the pairs are evaluated one per batch and read as each is recorded.
+    """
+    from transformers import TrainerCallback
+
+    margins = []
+
+    class Record(TrainerCallback):
+        def on_prediction_step(self, args, state, control, **kwargs):
+            margins.append(trainer._metrics["eval"]["rewards/margins"][-1] / trainer.beta)
+
+    batch_size, trainer.args.per_device_eval_batch_size = trainer.args.per_device_eval_batch_size, 1
+    record = Record()
+    trainer.add_callback(record)
+    try:
+        metrics = trainer.evaluate(dpo_dataset(rows))
+    finally:
+        trainer.remove_callback(record)
+        trainer.args.per_device_eval_batch_size = batch_size
+    return torch.tensor(margins), metrics
+
+
+def dpo_figure(*, margins: torch.Tensor, beta: float, loss: Callable[[torch.Tensor], torch.Tensor]) -> go.Figure:
+    """A pair's DPO loss `loss(beta * margin)` and its gradient weight sigmoid(-beta * margin) against the margin, with
+    the measured `margins` marked on the loss; the mean loss over them in the title."""
+    reach = max(10.0, float(margins.abs().max()) * 1.2)
+    grid = torch.linspace(-reach, reach, 201)
+    measured = loss(beta * margins)
+    fig = go.Figure([go.Scatter(x=grid.tolist(), y=loss(beta * grid).tolist(), mode="lines", name="loss of a pair"),
+                     go.Scatter(x=grid.tolist(), y=torch.sigmoid(-beta * grid).tolist(), mode="lines",
+                                line_dash="dash", name="its weight in the gradient, σ(−β·margin)"),
+                     go.Scatter(x=margins.tolist(), y=measured.tolist(), mode="markers", marker=dict(size=8, opacity=0.6),
+                                name=f"the {len(margins)} held-out pairs")])
+    fig.update_layout(title=f"β = {beta:g}: mean DPO loss {float(measured.mean()):.3f} on the {len(margins)} held-out pairs "
+                            f"(ln 2 = 0.693 without a preference)",
+                      xaxis_title="margin: log-ratio(chosen) − log-ratio(rejected)", yaxis_title="loss",
+                      height=400, margin=dict(l=40, r=20, t=50, b=40))
+    return fig
+
+
 def shown_labels(tokenizer, input_ids: list[int], labels: list[int]) -> str:
     """The tokens a collator trains on, with masked (-100) positions shown as '·'."""
     return "".join("·" if lab == IGNORE else tokenizer.decode([tok]) for tok, lab in zip(input_ids, labels))
@@ -194,7 +241,9 @@ def compare_stages(models: dict, tokenizer, scorer: RewardScorer, rows: list[dic
     from course.airline import refund_decision
 
     requests = [r["prompt"] for r in rows]
-    replies = {name: [generate_reply(m, tokenizer, q, max_new_tokens) for q in requests] for name, m in models.items()}
+    replies = {name: [] for name in models}
+    for name, q in progress([(name, q) for name in models for q in requests], "greedy replies"):
+        replies[name].append(generate_reply(models[name], tokenizer, q, max_new_tokens))
     rewards = {name: scorer.score(requests, texts) for name, texts in replies.items()}
     rejected = scorer.score(requests, [r["rejected"] for r in rows])
     summary = []

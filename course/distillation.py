@@ -16,14 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
 import torch
 
 from course.profiles import Profile
+from course.progress import progress
 from course.training import IGNORE, train
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # GKD lives in trl.experimental, which warns on import
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+SoftenFn = Callable[[torch.Tensor, float], torch.Tensor]  # (logits, T) -> probabilities: the exercise's `soften`
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def teacher_logits(teacher, batches: list[dict[str, torch.Tensor]],
     """
     teacher.eval()
     out = []
-    for batch in batches:
+    for batch in progress(batches, "teacher logits"):
         logits, _ = logits_at_replies(teacher, batch)
         out.append(logits.to(dtype).cpu())
     return out
@@ -185,11 +188,31 @@ def seconds_per_token(model, tokenizer, prompt: str, new_tokens: int, repeats: i
     return statistics.median(times) / new_tokens
 
 
-def temperature_slider(logits: torch.Tensor, labels: list[str], soften: Callable[[torch.Tensor, float], torch.Tensor],
+def softened(logits: torch.Tensor, temperature: float, soften: SoftenFn, top: int = 15) -> tuple[torch.Tensor, float]:
+    """soften(logits, T)'s probabilities of the `top` likeliest tokens, then of all others together; its entropy in nats."""
+    p = soften(logits.detach().float(), temperature)
+    best = logits.topk(top).indices
+    return torch.cat([p[best], (1 - p[best].sum()).reshape(1)]), float(torch.special.entr(p).sum())
+
+
+def softened_figure(*, logits: torch.Tensor, labels: list[str], temperature: float, soften: SoftenFn) -> go.Figure:
+    """The labelled top tokens' probabilities at T beside T = 1, the rest of the vocabulary as one bar; entropy in the title."""
+    at_t, entropy = softened(logits, temperature, soften, len(labels))
+    at_1, entropy_1 = softened(logits, 1.0, soften, len(labels))
+    rest = f"the other {logits.numel() - len(labels):,}"
+    fig = go.Figure([go.Bar(x=labels + [rest], y=at_1.tolist(), name="T = 1", marker_color="lightgray"),
+                     go.Bar(x=labels + [rest], y=at_t.tolist(), name=f"T = {temperature:g}",
+                            text=[f"{p:.2f}" for p in at_t.tolist()], textposition="outside")])
+    fig.update_layout(title=f"T = {temperature:g}: entropy {entropy:.2f} nats (T = 1: {entropy_1:.2f}); "
+                            f"top token {float(at_t[0]):.1%}, {rest} tokens {float(at_t[-1]):.1%}",
+                      barmode="group", yaxis_title="probability", yaxis_range=[0, 1.05], height=420,
+                      margin=dict(l=40, r=20, t=50, b=100))
+    return fig
+
+
+def temperature_slider(logits: torch.Tensor, labels: list[str], soften: SoftenFn,
                        temperatures: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0), title: str = ""):
     """A plotly bar chart of soften(logits, T) over the labelled entries, with a slider for T."""
-    import plotly.graph_objects as go
-
     probs = {t: soften(logits.detach().float(), t).tolist() for t in temperatures}
     first = temperatures[0]
     fig = go.Figure(go.Bar(x=labels, y=probs[first], text=[f"{p:.3f}" for p in probs[first]], textposition="outside"))

@@ -7,13 +7,18 @@ are written by the student; nothing here derives the codebook or picks NF4 level
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
 import torch
 
+from course.lora import ALL_PROJECTIONS
 from course.plots import bars
 
 BLOCKSIZE = 64  # QLoRA's block size for the 4-bit weights
 DQ_BLOCKSIZE = 256  # and for the second quantization of their absmax constants
-QLORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+QLORA_TARGETS = ALL_PROJECTIONS
+EXPLORER_BLOCKSIZES = (32, 64, 256, 4096)  # bitsandbytes takes 32 to 4096 on a CPU
 
 
 def bnb_nf4(w: torch.Tensor, blocksize: int = BLOCKSIZE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -29,6 +34,52 @@ def bnb_nf4(w: torch.Tensor, blocksize: int = BLOCKSIZE) -> tuple[torch.Tensor, 
     with torch.compiler.set_stance("force_eager"):  # see eager_bitsandbytes
         back = F.dequantize_4bit(packed, state).reshape(w.shape)
     return unpack_4bit(packed, w.numel()), state.absmax, back
+
+
+def nf4_levels() -> torch.Tensor:
+    """bitsandbytes' 16 NF4 levels, in [-1, 1]."""
+    import bitsandbytes.functional as F
+
+    return F.get_4bit_type("nf4", device="cpu")
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """One block size's view of a weight matrix: its weights over their block's absmax, binned, and NF4's error."""
+
+    edges: torch.Tensor  # bin edges over [-1, 1]
+    shares: torch.Tensor  # share of the weights in each bin
+    mse: float  # mean squared error of bitsandbytes' NF4 round trip
+
+
+def block_views(w: torch.Tensor, blocksizes: tuple[int, ...] = EXPLORER_BLOCKSIZES,
+                bins: int = 100) -> dict[int, BlockView]:
+    """For each block size: the histogram of `w` divided by its block's absmax, and bitsandbytes' NF4 MSE on `w`."""
+    views = {}
+    for size in blocksizes:
+        blocks = w.detach().float().cpu().reshape(-1, size)
+        scaled = blocks / blocks.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+        views[size] = BlockView(torch.linspace(-1, 1, bins + 1), torch.histc(scaled, bins, -1, 1) / w.numel(),
+                                mse(w, bnb_nf4(w, size)[2]))
+    return views
+
+
+def nf4_figure(*, views: dict[int, BlockView], blocksize: int, name: str = "the weights") -> go.Figure:
+    """NF4's 16 levels over the histogram of the weights scaled by their block's absmax; NF4's MSE in the title."""
+    view = views[blocksize]
+    centers = ((view.edges[1:] + view.edges[:-1]) / 2).tolist()
+    top = float(view.shares.max())
+    x, y = [], []
+    for level in nf4_levels().tolist():
+        x += [level, level, None]
+        y += [0, top, None]
+    fig = go.Figure([go.Bar(x=centers, y=view.shares.tolist(), name="weights / block absmax", marker_color="lightsteelblue"),
+                     go.Scatter(x=x, y=y, mode="lines", line=dict(color="crimson", width=1.5), name="the 16 NF4 levels")])
+    fig.update_layout(title=f"blocks of {blocksize}: NF4 MSE {view.mse:.3e} on {name}; "
+                            f"the float32 absmax costs {32 / blocksize:.3f} bits per weight",
+                      xaxis_title="weight / absmax of its block", yaxis_title="share of the weights", bargap=0,
+                      height=400, margin=dict(l=40, r=20, t=50, b=40))
+    return fig
 
 
 def eager_bitsandbytes() -> None:

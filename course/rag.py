@@ -16,7 +16,9 @@ import re
 import time
 
 import numpy as np
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from course.data import load_split
 from course.data.make_airline_kb import AIRLINE, OPENER, SIGN_OFF
@@ -85,6 +87,33 @@ def seconds_per_query(search, queries, repeats: int = 5) -> float:
 def hit_rate(ranked: list[list[int]], gold: list[int], ks: list[int]) -> dict[int, float]:
     """For each k: share of questions whose one source document is among the first k ranked ids."""
     return {k: sum(g in r[:k] for r, g in zip(ranked, gold)) / len(gold) for k in ks}
+
+
+def gold_rank(scores: torch.Tensor, gold: int) -> int:
+    """Rank (1 = first) of document `gold` when documents are sorted by `scores`, one question's row; ties in its favour."""
+    return int((scores > scores[gold]).sum()) + 1
+
+
+def retrieval_figure(*, curve: dict[int, float], scores: torch.Tensor, gold: list[int], titles: list[str], k: int,
+                     question: int) -> go.Figure:
+    """Hit rate at each k (`curve`, marked at `k`) beside the top k documents for one question, its source in green."""
+    row = scores[question]
+    top = row.topk(k)
+    ids = top.indices.tolist()[::-1]  # best at the top of the bars
+    rank = gold_rank(row, gold[question])
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6],
+                        subplot_titles=("hit rate at k (test questions)", f"the top {k} documents for question {question}"))
+    fig.add_scatter(x=list(curve), y=list(curve.values()), mode="lines+markers", name="hit@k", row=1, col=1)
+    fig.add_scatter(x=[k], y=[curve[k]], mode="markers", marker_size=14, name=f"k = {k}", row=1, col=1)
+    fig.add_bar(x=[float(row[i]) for i in ids], y=[f"{titles[i]} ({i})" for i in ids], orientation="h", name="cosine",
+                marker_color=["seagreen" if i == gold[question] else "lightgray" for i in ids], row=1, col=2)
+    found = f"its source document ranks {rank}" + ("" if rank <= k else f", outside the top {k}")
+    fig.update_layout(title=f"k = {k}: hit@{k} = {curve[k]:.3f} on {len(gold)} test questions; question {question}: {found}",
+                      showlegend=False, height=max(360, 120 + 28 * k), margin=dict(l=40, r=20, t=80, b=40))
+    fig.update_xaxes(title_text="k", row=1, col=1)
+    fig.update_xaxes(title_text="cosine similarity", row=1, col=2)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1)
+    return fig
 
 
 def _normal(text: str) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from course.alignment import (RewardScorer, compare_stages, load_preferences, load_reward_model, preference_batch,
-                              shown_labels)
+from course.alignment import (RewardScorer, compare_stages, dpo_dataset, dpo_figure, load_preferences, load_reward_model,
+                              pair_margins, preference_batch, quiet, shown_labels, trainer_args)
 from course.models import load_causal_lm
+from course.profiles import get_profile
 from course.training import chat_prompt
 
 ROWS = load_preferences("validation")[:3]
@@ -67,3 +69,39 @@ def test_hub_preferences_offline_say_what_to_do(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="leave hub_id=None to use the bundled"):
         load_preferences("train", hub_id="no-such-user/no-such-preferences")
+
+
+def test_pair_margins_are_trls_margins_pair_by_pair(smollm2):
+    """On a tiny random model with a random LoRA (so the policy differs from its reference)."""
+    from peft import LoraConfig
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    _, tokenizer = smollm2
+    torch.manual_seed(0)
+    tiny = LlamaForCausalLM(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        num_key_value_heads=1, vocab_size=len(tokenizer)))
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    rows = load_preferences("validation")[:4]
+    trainer = quiet(DPOTrainer(model=tiny, processing_class=tokenizer, peft_config=lora, train_dataset=dpo_dataset(rows),
+                               args=trainer_args(DPOConfig, get_profile("smoke"), 1, 1e-4, beta=0.5, max_length=96)))
+    margins, metrics = pair_margins(trainer, rows)
+    assert margins.shape == (4,) and bool(margins.abs().min() > 0)
+    assert trainer.args.per_device_eval_batch_size == 8, "the trainer's own evaluation batch is restored"
+    assert metrics["eval_rewards/margins"] == pytest.approx(0.5 * float(margins.mean()), rel=1e-4)
+    for i in (0, 3):  # the same pair evaluated alone gives the same margin: none is mixed up with another
+        alone = trainer.evaluate(dpo_dataset(rows[i:i + 1]))["eval_rewards/margins"]
+        assert alone == pytest.approx(0.5 * float(margins[i]), rel=1e-4, abs=1e-6)
+
+
+def test_dpo_figure_is_the_loss_at_beta_times_each_margin():
+    margins = torch.tensor([-1.0, 0.0, 2.0, 5.0])
+    loss = lambda z: -F.logsigmoid(z)  # noqa: E731
+    fig = dpo_figure(margins=margins, beta=0.5, loss=loss)
+    expected = -F.logsigmoid(0.5 * margins)
+    assert fig.layout.title.text.startswith(f"β = 0.5: mean DPO loss {float(expected.mean()):.3f} on the 4 held-out pairs")
+    assert list(fig.data[2].x) == margins.tolist() and list(fig.data[2].y) == pytest.approx(expected.tolist())
+    middle = len(fig.data[0].x) // 2  # the margin 0: no preference
+    assert fig.data[0].x[middle] == pytest.approx(0, abs=1e-6)
+    assert fig.data[0].y[middle] == pytest.approx(0.6931, abs=1e-4) and fig.data[1].y[middle] == pytest.approx(0.5)
+    assert dpo_figure(margins=margins, beta=0.1, loss=loss).layout.title.text.startswith("β = 0.1: mean DPO loss 0.6")

@@ -7,7 +7,9 @@ accuracy 0.92 on 60 pairs; DPO reward margin 0.000 -> 0.20, held-out implicit-re
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+import pytest
+
+from test_lab import has_plot, has_widget, run_lab
 
 from course.data import load_split
 from course.models import load_causal_lm
@@ -17,6 +19,9 @@ from course.training import chat_prompt
 def test_alignment_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("08-alignment")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "FloatSlider("), "no beta explorer"
+    assert results["dpo_pair_margin_mean"] == pytest.approx(results["dpo_pair_margin_trl"], rel=1e-4), \
+        "the explorer's margins, measured one pair at a time, average to TRL's margin on the same pairs"
     _, tokenizer = load_causal_lm("smollm2-135m-instruct")
     first = load_split("airline_support", "train")[0]
     prompt_tokens = len(tokenizer(chat_prompt(tokenizer, first["request"]), add_special_tokens=False)["input_ids"])

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import ROOT, run_course
@@ -32,12 +31,6 @@ except ImportError:  # the test extra is missing: the `chromium` fixture fails, 
     sync_playwright = None
 
 LAB_NOTEBOOK = ROOT / "lessons" / "06-lora" / "lab.ipynb"  # the notebook whose explorer the browser moves
-# Until lesson 06's lab has its own explorer, the browser runs a copy with this cell appended.
-# When it has one, delete EXTRA_CELL, the three lines marked with it in `jupyter_root` and `import nbformat`.
-EXTRA_CELL = ("from course.interactive import explorer, slider\n"
-              "import plotly.graph_objects as go\n"
-              "explorer(lambda r: go.Figure(go.Bar(x=['r'], y=[r]), layout_title_text=f'rank {r}'),"
-              " r=slider('rank r', 8, 1, 64))")
 GRADED_LESSON = "09-rag-vs-fine-tuning"  # graded once (the reference, as student alice) for the formgrader
 COURSE_ID = "llm-course"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -93,9 +86,6 @@ def jupyter_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "root"
     shutil.copytree(LAB_NOTEBOOK.parent, root / LAB_NOTEBOOK.parent.name)
-    notebook = nbformat.read(LAB_NOTEBOOK, as_version=4)  # EXTRA_CELL
-    notebook.cells.append(nbformat.v4.new_code_cell(EXTRA_CELL))  # EXTRA_CELL
-    nbformat.write(notebook, root / LAB_NOTEBOOK.parent.name / LAB_NOTEBOOK.name)  # EXTRA_CELL
     write_nbgrader_course(root, tmp)
     return root
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from test_distillation import SMOL_PARAMS
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 
 def test_distillation_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("10-distillation")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "FloatSlider("), "no temperature explorer"
     assert results["params"]["teacher"] == SMOL_PARAMS
     assert results["student_layers"] == [0, 1, 28, 29]
     assert results["params"]["student"] == SMOL_PARAMS - 26 * 3_540_096

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 QLORA_R8_ALL_LINEARS = 2_442_240  # sum of 8 (d_in + d_out) over SmolLM2-135M's 210 decoder linears
 
@@ -18,6 +18,7 @@ QLORA_R8_ALL_LINEARS = 2_442_240  # sum of 8 (d_in + d_out) over SmolLM2-135M's 
 def test_qlora_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("07-qlora")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "Dropdown("), "no NF4 block-size explorer"
 
     # memory: the ordering, and get_memory_footprint's blind spot for double quantization
     footprint = results["footprint_mb"]

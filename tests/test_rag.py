@@ -12,8 +12,8 @@ import torch
 
 from course.data import DATA_DIR
 from course.data.make_airline_kb import GENERAL, OPENER, SIGN_OFF, generate
-from course.rag import (ENCODER, abstains, embed, faiss_index, faiss_search, fact_batches, few_shot_prompt,
-                        hallucinated, hit_rate, load_kb, matches, messages, render, score, style_score)
+from course.rag import (ENCODER, abstains, embed, faiss_index, faiss_search, fact_batches, few_shot_prompt, gold_rank,
+                        hallucinated, hit_rate, load_kb, matches, messages, render, retrieval_figure, score, style_score)
 
 SPLITS = ["documents", "train", "validation", "test", "general_train", "general_test"]
 
@@ -90,6 +90,24 @@ def test_style_and_score():
 
 def test_hit_rate():
     assert hit_rate([[3, 1, 2], [0, 4, 5]], [1, 9], [1, 2, 3]) == {1: 0.0, 2: 0.5, 3: 0.5}
+
+
+def test_gold_rank_agrees_with_the_ranking_and_the_figure_states_k_and_hit_rate():
+    torch.manual_seed(0)
+    scores, gold = torch.randn(20, 12), [i % 12 for i in range(20)]
+    ranked = scores.topk(12).indices.tolist()
+    ranks = [gold_rank(row, g) for row, g in zip(scores, gold)]
+    assert ranks == [r.index(g) + 1 for r, g in zip(ranked, gold)]
+    curve = hit_rate(ranked, gold, list(range(1, 11)))
+    assert all(curve[k] == sum(r <= k for r in ranks) / len(ranks) for k in curve)
+    args = dict(curve=curve, scores=scores, gold=gold, titles=[f"doc {i}" for i in range(12)], question=4)
+    fig = retrieval_figure(k=3, **args)
+    assert fig.layout.title.text.startswith(f"k = 3: hit@3 = {curve[3]:.3f} on 20 test questions; question 4: "
+                                            f"its source document ranks {ranks[4]}")
+    bars = fig.data[-1]
+    assert list(bars.y)[::-1] == [f"doc {i} ({i})" for i in ranked[4][:3]]
+    assert list(bars.x)[::-1] == pytest.approx(scores[4].topk(3).values.tolist())
+    assert fig.layout.title.text != retrieval_figure(k=5, **args).layout.title.text
 
 
 def test_few_shot_prompt():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from test_lab import has_plot, run_lab
+from test_lab import has_plot, has_widget, run_lab
 
 
 def test_rag_lab_runs_and_shows_its_results():
     text, outputs, results = run_lab("09-rag-vs-fine-tuning")
     assert has_plot(outputs), "no plot"
+    assert has_widget(outputs, "IntSlider("), "no top-k explorer"
     assert results["faiss_agreement"] >= 0.95, "faiss' exact index ranks as the from-scratch search does"
     assert results["hit_rate_test"]["2"] >= 0.9 and results["hit_rate_validation"]["1"] >= 0.95
     systems = results["systems"]
