@@ -1,7 +1,8 @@
 """`course check`: run a student's notebook and report its public tests, no grading server needed.
 
-Scoring follows nbgrader's own rule (`nbgrader.utils.determine_grade`): a test cell earns its
-points when it runs without an error and without writing to stderr.
+Scoring is nbgrader's own rule (`nbgrader.utils.determine_grade`, pinned equal by the tests): a test
+cell earns its points when it runs without an error and without writing to stderr. It is written
+out here so that self-checking needs no nbgrader, whose server stack Colab must not install.
 """
 
 from __future__ import annotations
@@ -38,10 +39,31 @@ def why_failed(cell) -> str:
     return "ok"
 
 
+def cell_points(cell) -> float:
+    """The points nbgrader gives an executed test cell: 0 after an error or stderr, else full or partial.
+
+    As nbgrader: the cell's first result (`execute_result`) is partial credit when it reads as a
+    number from 0 to the cell's points (above them is an error); anything else earns full points.
+    """
+    max_points = float(cell.metadata.nbgrader["points"])
+    for out in cell.get("outputs", []):
+        if out.output_type == "error" or (out.output_type == "stream" and out.name == "stderr"):
+            return 0.0
+        if out.output_type == "execute_result":
+            text = out.data["text/plain"]
+            try:
+                value = float(text[0] if isinstance(text, list) and len(text) == 1 else text)
+            except (TypeError, ValueError):
+                return max_points
+            if value > max_points:
+                raise ValueError(f"partial credit {value} is above the cell's {max_points:g} points")
+            return value if value >= 0 else max_points
+    return max_points
+
+
 def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> list[TestResult]:
     """Execute `notebook` in a fresh kernel and score its test cells as nbgrader would."""
     from nbclient import NotebookClient
-    from nbgrader.utils import determine_grade
 
     require_lesson(lesson)
     path = Path(notebook)
@@ -58,8 +80,8 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
         client.execute()
     results = []
     for cell in graded_cells(nb, tests_only=True):
-        points, max_points = determine_grade(cell)
-        results.append(TestResult(cell.metadata.nbgrader["grade_id"], float(points or 0), max_points, why_failed(cell)))
+        results.append(TestResult(cell.metadata.nbgrader["grade_id"], cell_points(cell),
+                                  float(cell.metadata.nbgrader["points"]), why_failed(cell)))
     return results
 
 

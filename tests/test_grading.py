@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.run import nbgrader_failure
@@ -160,6 +161,43 @@ def test_check_reports_each_public_test():
     blank = run_course("check", "06-lora", RELEASED)
     assert blank.returncode == 0, blank.stderr
     assert blank.stdout.count("FAIL") == len(POINTS) and "NotImplementedError" in blank.stdout
+
+
+def _result(text) -> dict:
+    return {"output_type": "execute_result", "execution_count": 1, "metadata": {}, "data": {"text/plain": text}}
+
+
+@pytest.mark.parametrize("outputs", [
+    [], [{"output_type": "stream", "name": "stdout", "text": "ok\n"}],
+    [{"output_type": "stream", "name": "stderr", "text": "careful\n"}],
+    [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}],
+    [{"output_type": "display_data", "metadata": {}, "data": {"text/plain": "1.0"}}],
+    [_result("1.5")], [_result("0")], [_result("-2")], [_result(["1.5"])], [_result(["1", "2"])], [_result("'ok'")],
+    [_result("1.0"), {"output_type": "stream", "name": "stderr", "text": "late\n"}],
+    [{"output_type": "stream", "name": "stderr", "text": "early\n"}, _result("1.0")],
+])
+def test_check_scores_a_test_cell_as_nbgrader_does(outputs):
+    """course check's own copy of the rule (no nbgrader on Colab) gives nbgrader's points."""
+    from nbgrader.utils import determine_grade
+
+    from course.check import cell_points
+
+    cell = nbformat.from_dict({"cell_type": "code", "execution_count": 1, "source": "", "outputs": outputs,
+                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 2,
+                                                         "grade_id": "t", "locked": True}}})
+    assert cell_points(cell) == determine_grade(cell)[0]
+
+
+def test_check_refuses_partial_credit_above_the_points_as_nbgrader_does():
+    from nbgrader.utils import determine_grade
+
+    from course.check import cell_points
+
+    cell = nbformat.from_dict({"cell_type": "code", "execution_count": 1, "source": "", "outputs": [_result("3")],
+                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 2}}})
+    for score in (cell_points, determine_grade):
+        with pytest.raises(ValueError):
+            score(cell)
 
 
 @pytest.mark.parametrize("lesson", [lesson for lesson in LESSON_POINTS if lesson != "06-lora"])  # 06: the test above
