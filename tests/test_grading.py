@@ -167,6 +167,13 @@ def _result(text) -> dict:
     return {"output_type": "execute_result", "execution_count": 1, "metadata": {}, "data": {"text/plain": text}}
 
 
+def _test_cell(outputs: list[dict]) -> nbformat.NotebookNode:
+    """An executed test cell worth 2 points with these outputs."""
+    return nbformat.from_dict({"cell_type": "code", "execution_count": 1, "source": "", "outputs": outputs,
+                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 2,
+                                                         "grade_id": "t", "locked": True}}})
+
+
 @pytest.mark.parametrize("outputs", [
     [], [{"output_type": "stream", "name": "stdout", "text": "ok\n"}],
     [{"output_type": "stream", "name": "stderr", "text": "careful\n"}],
@@ -182,9 +189,7 @@ def test_check_scores_a_test_cell_as_nbgrader_does(outputs):
 
     from course.check import cell_points
 
-    cell = nbformat.from_dict({"cell_type": "code", "execution_count": 1, "source": "", "outputs": outputs,
-                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 2,
-                                                         "grade_id": "t", "locked": True}}})
+    cell = _test_cell(outputs)
     assert cell_points(cell) == determine_grade(cell)[0]
 
 
@@ -193,8 +198,7 @@ def test_check_refuses_partial_credit_above_the_points_as_nbgrader_does():
 
     from course.check import cell_points
 
-    cell = nbformat.from_dict({"cell_type": "code", "execution_count": 1, "source": "", "outputs": [_result("3")],
-                               "metadata": {"nbgrader": {"grade": True, "solution": False, "points": 2}}})
+    cell = _test_cell([_result("3")])
     for score in (cell_points, determine_grade):
         with pytest.raises(ValueError):
             score(cell)
