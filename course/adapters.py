@@ -91,7 +91,7 @@ class Bottleneck(torch.nn.Module):
         return h + self.adapter_up(self.adapter_down(h))
 
 
-def _encoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+def _transformer_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The transformer layers of a BERT-family encoder or a Llama-family decoder (bare or with a head)."""
     base = getattr(model, "base_model", model)
     if hasattr(base, "encoder"):
@@ -127,7 +127,7 @@ def add_bottleneck_adapters(model: torch.nn.Module, config: AdapterConfig = Adap
     frozen here: see `train_only`.
     """
     added = []
-    for layer in _encoder_layers(model):
+    for layer in _transformer_layers(model):
         for parent, projection in _projections(layer, config.architecture):
             linear = getattr(parent, projection)
             d = linear.out_features

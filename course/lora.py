@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from course.full_ft import memory_parts
 from course.interactive import dropdown, explorer, slider
 from course.plots import bars
 
@@ -73,9 +74,12 @@ def peft_count(config, targets: list[str]) -> LoraCount:
 def training_bytes(frozen: int, trainable: int, frozen_bytes: int = 4) -> dict[str, int]:
     """Bytes of weights, gradients and AdamW's two moments when `trainable` float32 parameters train beside `frozen` ones.
 
-    Activations are not counted: they depend on the batch, not on the method.
+    The trainable part is lesson 01's `memory_parts` (AdamW in float32). Activations are not counted:
+    they depend on the batch, not on the method.
     """
-    return {"weights": frozen * frozen_bytes + 4 * trainable, "gradients": 4 * trainable, "AdamW state": 8 * trainable}
+    parts = memory_parts(trainable, "adamw", "float32")
+    return {"weights": frozen * frozen_bytes + parts["weights"], "gradients": parts["gradients"],
+            "AdamW state": parts["optimizer state"]}
 
 
 def lora_budget_figure(*, counts: dict[str, LoraCount], targets: str, r: int, frozen_bytes: int = 4) -> go.Figure:
