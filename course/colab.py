@@ -1,8 +1,9 @@
 """The two cells `course build` puts at the top of every released notebook: the Colab link and set-up.
 
 The set-up cell does nothing outside Colab. On Colab it clones the course, installs it with its
-offline models (once per runtime, `course.colab_install`), moves into the lesson's folder and prints
-the profile it picked (gpu when Colab gave the runtime a GPU). It runs before the course is
+offline models (once per runtime, `course.colab_install`, which keeps Colab's torch and Jupyter), moves
+into the lesson's folder and prints the GPU (name, memory, compute capability) and the profile it
+picked (gpu when Colab gave the runtime a GPU). It runs before the course is
 installed, so it is plain Python and imports only the standard-library installer from the clone.
 A fork publishes under another name: change REPOSITORY and run `course build`.
 """
@@ -14,7 +15,8 @@ import nbformat
 REPOSITORY = "customizing-llms/llm-course"  # GitHub owner/name the notebooks are opened from
 HOME = "/content/llm-course"  # where the set-up cell clones the course on Colab
 
-SETUP = '''# Colab only (elsewhere this cell does nothing): install the course and its offline models, once per runtime.
+SETUP = '''# Colab only (elsewhere this cell does nothing): install the course and its offline models, once per runtime,
+# keeping Colab's own torch and Jupyter.
 import os, sys
 if "google.colab" in sys.modules:
     import subprocess
@@ -23,11 +25,10 @@ if "google.colab" in sys.modules:
         subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/{repository}", home], check=True)
     sys.path.insert(0, home)  # an editable install reaches sys.path only after a restart
     from course.colab_install import install
-    install(home)  # leaves Colab's own Jupyter alone; a finished install is not repeated
+    install(home)  # keeps Colab's own torch and Jupyter; a finished install is not repeated
     os.chdir(os.path.join(home, "lessons", "{lesson}"))
-    import torch
-    print("GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (Runtime > Change runtime type)")
-    from course.profiles import get_profile
+    from course.profiles import device_summary, get_profile
+    print(device_summary())  # no GPU? Runtime > Change runtime type, then run this cell again
     get_profile(verbose=True)
 '''
 

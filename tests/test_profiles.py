@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from course.profiles import PROFILES, detect, get_profile
 
@@ -34,3 +35,16 @@ def test_profiles_only_change_sizes():
 def test_verbose_says_which(capsys):
     get_profile("smoke", verbose=True)
     assert "profile: smoke" in capsys.readouterr().out
+
+
+def test_device_summary_names_the_card_its_memory_and_compute_capability(monkeypatch):
+    from types import SimpleNamespace
+
+    from course.profiles import device_summary
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_summary() == "GPU: none"
+    t4 = SimpleNamespace(name="Tesla T4", total_memory=15_828_320_256, major=7, minor=5)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: t4)
+    assert device_summary() == "GPU: Tesla T4, 14.7 GiB, compute capability 7.5"
