@@ -9,9 +9,10 @@ import nbformat
 
 from course.errors import CourseError
 
-# kernel arguments for notebooks the course runs: the kernel's own log (a warning about local TCP
-# on every start) is noise to a student or an instructor
-QUIET_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# kernel arguments for notebooks the course grades or checks: the kernel's own log (a warning about
+# local TCP on every start) is noise, and the libraries are imported quietly before the first cell
+# (course/preload.py), so that no import-time output lands in a graded cell
+QUIET_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.exec_lines=import course.preload"]
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:

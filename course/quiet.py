@@ -14,7 +14,8 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-_NOISY = ("transformers", "peft", "trl", "bitsandbytes", "torch", "accelerate", "huggingface_hub", "datasets")
+_NOISY = ("transformers", "peft", "trl", "bitsandbytes", "torch", "accelerate", "huggingface_hub", "datasets",
+          "kernels")  # Hugging Face's kernels, which bitsandbytes and transformers use where it is installed
 
 
 def silence() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -294,3 +296,33 @@ def test_two_notebooks_of_one_student_are_refused(submissions, tmp_path):
     shutil.copy(RELEASED, second)
     result = run_course("grade", "06-lora", first, second)
     assert result.returncode == 2 and "one notebook per student" in result.stderr
+
+
+@pytest.fixture
+def kernels_package():
+    """Hugging Face's `kernels` installed for one test: bitsandbytes then logs on import (offline: a warning)."""
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    if importlib.util.find_spec("kernels") is not None:
+        yield
+        return
+    subprocess.run([*pip, "install", "--no-deps", "kernels==0.19.1"], check=True, capture_output=True, timeout=300)
+    try:
+        yield
+    finally:
+        subprocess.run([*pip, "uninstall", "-y", "kernels"], check=True, capture_output=True, timeout=300)
+
+
+def test_a_correct_notebook_earns_full_marks_whatever_else_is_installed(kernels_package, submissions, tmp_path):
+    """With `kernels`, bitsandbytes' import writes to stderr: the kernel imports it quietly before the first cell."""
+    noisy = subprocess.run([sys.executable, "-c", "import bitsandbytes"], capture_output=True, text=True,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert "kernels-community" in noisy.stderr, noisy.stderr  # the output a graded cell would otherwise get
+    reference = submissions("reference", SOLUTION)
+    out = tmp_path / "grades.csv"
+    graded = run_course("grade", "06-lora", reference, "--csv", out, "--out", tmp_path / "out")
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    with open(out, newline="") as f:
+        assert {r["cell"]: float(r["points"]) for r in csv.DictReader(f)} == POINTS
+    checked = subprocess.run([COURSE, "check", "06-lora", str(SOLUTION)], capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert f"total: {sum(POINTS.values())} / {sum(POINTS.values())}" in checked.stdout, checked.stdout + checked.stderr
