@@ -38,17 +38,21 @@ class Task:
 
 def _config(work: Path, task: Task):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
-                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearOutput,
+                                        DeduplicateIds, GetGrades, IgnorePattern, LimitOutput, OverwriteCells,
+                                        OverwriteKernelspec, SaveAutoGrades)
 
     from autograder.config import nbgrader_config
     from autograder.execute import SandboxedExecute
     from autograder.feedback import HideHiddenFailures
+    from autograder.locked import SkipAddedCells
 
     c = nbgrader_config(work, timeout=task.limits["cell_timeout"])
     c.SandboxedExecute.notebook_timeout = task.limits["notebook_timeout"]
     c.SandboxedExecute.max_output_bytes = task.limits["output"]
-    # nbgrader's own list with Execute replaced
+    # nbgrader's own lists, with the added cells before a locked cell's test skipped and Execute replaced
+    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                          SkipAddedCells, CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.GenerateFeedback.preprocessors = [HideHiddenFailures, ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
@@ -107,10 +111,11 @@ def notes(submitted, executed) -> list[str]:
     from nbgrader.utils import compute_checksum
 
     from autograder.execute import TRUNCATED, is_test_cell
+    from autograder.locked import is_locked_cell, skipped_cells
 
     found = []
     theirs = {c.metadata.nbgrader["grade_id"]: c for c in submitted.cells
-              if is_test_cell(c) and "grade_id" in c.metadata.get("nbgrader", {})}
+              if (is_test_cell(c) or is_locked_cell(c)) and "grade_id" in c.metadata.get("nbgrader", {})}
     for cell in executed.cells:
         if is_test_cell(cell):
             name = cell.metadata.nbgrader["grade_id"]
@@ -119,6 +124,12 @@ def notes(submitted, executed) -> list[str]:
                 found.append(f"test cell {name} was deleted: graded with the original")
             elif compute_checksum(mine) != mine.metadata.nbgrader.get("checksum", compute_checksum(mine)):
                 found.append(f"test cell {name} was edited: graded with the original")
+    for name, mine in theirs.items():
+        if is_locked_cell(mine) and compute_checksum(mine) != mine.metadata.nbgrader.get("checksum", compute_checksum(mine)):
+            found.append(f"locked cell {name} was edited: graded as written in the lesson")
+    skipped = skipped_cells(submitted.cells)
+    if skipped:
+        found.append(f"cell(s) {', '.join(map(str, skipped))} added before a locked cell's test: not run")
     errors = [(i, o) for i, c in enumerate(executed.cells) if c.cell_type == "code" and not is_test_cell(c)
               for o in c.get("outputs", []) if o.output_type == "error"]
     found += [f"cell {i} raised {o.ename}: {str(o.evalue).splitlines()[0][:150] if o.evalue else ''}".rstrip(": ")

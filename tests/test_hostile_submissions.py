@@ -87,6 +87,23 @@ def deleted_test(nb: dict) -> None:
     del nb["cells"][_find(nb, "test_recall_at_k")]
 
 
+def locked_before(nb: dict, test: str) -> str:
+    """The grade id of the last read-only code cell before the test cell `test` (the run it checks)."""
+    cells = nb["cells"][:_find(nb, test)]
+    return next(c["metadata"]["nbgrader"]["grade_id"] for c in reversed(cells)
+                if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("locked"))
+
+
+def typed_in_results(ctx: dict) -> dict:
+    """A cell after the locked retrieval run that overwrites what test_retrieval checks (with values it rejects)."""
+    nb = answered()
+    return extra_cell("doc_recall = {{1: 2.0, 3: 0.0, 5: 0.0, 10: 0.0}}", after=locked_before(nb, "test_retrieval"))(ctx)
+
+
+def edited_locked(nb: dict) -> None:
+    nb["cells"][_find(nb, locked_before(nb, "test_retrieval"))]["source"] = "ranked = []"
+
+
 def _edit(change: Callable[[dict], None]) -> Callable[[dict], dict]:
     def make(ctx: dict) -> dict:
         nb = answered()
@@ -184,6 +201,8 @@ CASES = [
          "test cell test_recall_at_k was edited: graded with the original"),
     Case("deleted_test", _edit(deleted_test), scores(test_recall_at_k=0, test_retrieval=0), "notes",
          "test cell test_recall_at_k was deleted: graded with the original"),
+    Case("typed_in_results", typed_in_results, FULL, "notes", "added before a locked cell's test: not run"),
+    Case("edited_locked_run", _edit(edited_locked), FULL, "notes", "was edited: graded as written in the lesson"),
     Case("monkeypatched_library", extra_cell("math.isclose = lambda *args, **kwargs: True"),
          {c: 0 for c in POINTS}, "test_recall_at_k", "the notebook replaced what the tests use: math.isclose"),
     Case("monkeypatched_torch", extra_cell("torch.equal = lambda *args, **kwargs: True"),
