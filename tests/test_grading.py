@@ -24,7 +24,7 @@ POINTS = {"test_lora_param_count": 2, "test_lora_linear": 4, "test_add_lora": 4,
 # the graded test cells of every ready lesson, with their points
 LESSON_POINTS = {
     "01-full-fine-tuning": {"test_count_parameters": 2, "test_training_memory_bytes": 3, "test_perplexity": 3,
-                            "test_full_finetune": 4},
+                            "test_train_step": 4, "test_full_finetune": 4},
     "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
                           "test_real_model": 3},
     "03-prompt-tuning": {"test_prompt_tuning_param_count": 2, "test_soft_prompt": 4, "test_extend_attention_mask": 3,
