@@ -40,7 +40,8 @@ LESSON_POINTS = {
                      "test_dpo_loss": 3, "test_dpo_training": 4},
     "09-rag-vs-fine-tuning": {"test_chunk_text": 3, "test_cosine_top_k": 3, "test_recall_at_k": 2,
                               "test_build_rag_prompt": 2, "test_categorize_known": 3, "test_retrieval": 3},
-    "10-distillation": {"test_soften": 2, "test_distillation_loss": 6, "test_distillation_run": 5},
+    "10-distillation": {"test_soften": 2, "test_distillation_loss": 6, "test_distill_step": 4,
+                        "test_distillation_run": 5},
 }
 ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
