@@ -80,7 +80,10 @@ class Jail:
             elif host.is_dir():
                 args += ["--ro-bind", str(host), str(host)]
         args += ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/tmp"]
+                 "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/tmp",
+                 # shared memory, as a machine has it: POSIX semaphores live there (joblib, imported by
+                 # sentence-transformers, warns on stderr without them)
+                 "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/dev/shm"]
         binds = [("--ro-bind", p) for p in self._python_paths() + self.read_only]
         binds += [("--bind", self.workdir), ("--bind", self.runtime_dir)]
         made: set[Path] = {Path("/"), Path("/tmp")}

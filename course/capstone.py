@@ -286,13 +286,6 @@ def timed_training(model, batches: list[dict], steps: int, lr: float, device: st
             "tokens_per_second": tokens / seconds, "train_seconds": seconds}
 
 
-def perplexity(model, batches: list[dict]) -> float:
-    """exp(mean loss per token) on plain-text batches."""
-    from course.training import eval_loss
-
-    return math.exp(eval_loss(model, batches))
-
-
 def measure(method: str, profile: Profile) -> dict:
     """Build `method`, train it on the profile's budget and measure one row of the comparison."""
     from course.airline import policy_accuracy, refund_decision
@@ -308,7 +301,7 @@ def measure(method: str, profile: Profile) -> dict:
     general_batches = text_batches(tokenizer, general, batch_size=8)
     row = {"method": method, "name": spec.name, "alters": spec.alters,
            "trainable_params": trainable_parameters(model)[0], "memory_measured_as": memory_measure(profile.device),
-           "general_ppl_before": perplexity(model, general_batches)}
+           "general_ppl_before": math.exp(eval_loss(model, general_batches))}
     row["trainable_pct"] = 100 * row["trainable_params"] / base_parameter_count(profile.model)
     if spec.lr is not None:
         train_rows = load_split("airline_support", "train")
@@ -318,7 +311,7 @@ def measure(method: str, profile: Profile) -> dict:
         row["val_loss_before"] = eval_loss(model, val_batches)
         row |= timed_training(model, train_batches, size.steps, row["lr"], profile.device)
         row["val_loss_after"] = eval_loss(model, val_batches)
-        row["general_ppl_after"] = perplexity(model, general_batches)
+        row["general_ppl_after"] = math.exp(eval_loss(model, general_batches))
     else:  # nothing trained: the same weights, so the same perplexity
         row["general_ppl_after"] = row["general_ppl_before"]
     row["forgetting_pct"] = 100 * (row["general_ppl_after"] / row["general_ppl_before"] - 1)

@@ -1,15 +1,14 @@
-"""What the prefix-tuning lesson needs besides its exercise answers: a trainable-prefix wrapper, peft configs, a comparison run,
+"""What the prefix-tuning lesson needs besides its exercise answers: the key/value shape, peft configs, a comparison run,
 and trainable counts of prompt tuning, prefix and prefix with a projection, counted on peft's own modules, as a figure.
 
-The graded pieces (`prefix_param_count`, `make_prefix_past_key_values`) are written by the
-student; `PrefixTunedLM` takes the student's cache-building function as an argument.
+The graded pieces (`prefix_param_count`, `make_prefix_past_key_values`, `PrefixTunedLM`) are written by the
+student; the lab uses peft's `PrefixTuningConfig` instead.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 
 import plotly.graph_objects as go
 import torch
@@ -24,39 +23,6 @@ def kv_shape(config) -> tuple[int, int, int]:
     """(num_layers, num_kv_heads, head_dim) of a Llama-family config: the shape a prefix must fill."""
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     return config.num_hidden_layers, config.num_key_value_heads, head_dim
-
-
-class PrefixTunedLM(torch.nn.Module):
-    """A frozen causal LM with one trainable key/value prefix; `make_past` turns the prefix into the cache.
-
-    The prefix is a (1, n_virtual_tokens, num_layers * 2 * num_kv_heads * head_dim) parameter,
-    zero at the start (peft's `init_weights="zero"`). `forward` takes the keyword arguments of
-    the course's batches (input_ids, attention_mask, labels) and returns the model's output.
-    """
-
-    def __init__(self, model, n_virtual_tokens: int, make_past: Callable[..., object]):
-        super().__init__()
-        self.model = model
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.n_virtual_tokens = n_virtual_tokens
-        self.kv_shape = kv_shape(model.config)
-        layers, heads, dim = self.kv_shape
-        w = next(model.parameters())
-        self.prefix = torch.nn.Parameter(torch.zeros(1, n_virtual_tokens, layers * 2 * heads * dim,
-                                                     dtype=w.dtype, device=w.device))
-        self.make_past = make_past
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None):
-        batch = input_ids.shape[0]
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        # the prefix positions are always visible, as in peft
-        mask = torch.cat([attention_mask.new_ones(batch, self.n_virtual_tokens), attention_mask], dim=1)
-        past = self.make_past(self.prefix.expand(batch, -1, -1), *self.kv_shape)
-        # transformers >= 5.24 calls the argument `cache` (`past_key_values` still works, with a warning, until 5.40)
-        return self.model(input_ids=input_ids, attention_mask=mask, labels=labels, cache=past)
 
 
 def peft_prefix_config(n_virtual_tokens: int, projection_hidden: int | None = None):

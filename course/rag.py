@@ -1,12 +1,12 @@
-"""Lesson 09 helpers: the Brightwater knowledge base, MiniLM embeddings, a faiss index, and the scorers.
+"""Lesson 09 helpers: the Brightwater knowledge base, the MiniLM sentence encoder, a faiss index, and the scorers.
 
 The lab compares four systems on held-out questions: the base model, RAG (retrieved passages in the
 prompt), LoRA fine-tuned on the facts, and RAG on the fine-tuned model. A reply is *correct* when it
 contains the gold answer (`matches`), an *abstention* when it says it does not know (`abstains`),
 and a *hallucination* when it is neither: a confident wrong answer. The house style of the airline
 (open with "Happy to help!", close with "Fly bright!", stay short) is scored by `style_score`.
-The graded exercise's functions (chunking, cosine top-k, recall@k, the RAG prompt, the known /
-unknown categories) are not here: the lab does its own search with faiss and `torch.topk`.
+The graded exercise's functions (chunking, embedding, cosine top-k, recall@k, the RAG prompt, the known /
+unknown categories) are not here: the lab embeds with sentence-transformers and searches with faiss and `torch.topk`.
 """
 
 from __future__ import annotations
@@ -41,17 +41,13 @@ def load_kb(split: str) -> list[dict]:
     return load_split(KB, split)
 
 
-@torch.no_grad()
-def embed(texts: list[str], model, tokenizer, batch_size: int = 32, normalize: bool = False) -> torch.Tensor:
-    """Mean-pooled MiniLM sentence embeddings (padding left out of the mean), shape (len(texts), 384)."""
-    out = []
-    for i in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        out.append((hidden * mask).sum(1) / mask.sum(1))
-    vectors = torch.cat(out)
-    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+def sentence_encoder(name: str = ENCODER, device: str | None = None):
+    """The sentence-transformers model of `name` (all-MiniLM-L6-v2) from the course's offline copy; on the GPU when there is one."""
+    from sentence_transformers import SentenceTransformer
+
+    from course.models import encoder_source
+
+    return SentenceTransformer(str(encoder_source(name)), device=device)
 
 
 def faiss_index(doc_vectors: torch.Tensor):
@@ -152,11 +148,6 @@ def messages(question: str, passages: list[str] | None = None, instruction: str 
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
-def render(tokenizer, chat: list[dict]) -> str:
-    """The chat-template text of `chat`, ending where the assistant's reply starts."""
-    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-
-
 def fact_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int, seed: int = 0,
                  instruction: str = INSTRUCTION) -> list[dict[str, torch.Tensor]]:
     """Fine-tuning batches: the closed-book prompt of each question (masked with -100), then its gold reply."""
@@ -164,7 +155,8 @@ def fact_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int, see
     random.Random(seed).shuffle(rows)
     encoded = []
     for r in rows:
-        prompt = tokenizer(render(tokenizer, messages(r["question"], instruction=instruction)), add_special_tokens=False)["input_ids"]
+        chat = messages(r["question"], instruction=instruction)
+        prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True)["input_ids"]
         reply = tokenizer(r["reply"] + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
         encoded.append({"input_ids": (prompt + reply)[:max_len], "labels": ([IGNORE] * len(prompt) + reply)[:max_len]})
     return [collate(encoded[i:i + batch_size], tokenizer.pad_token_id) for i in range(0, len(encoded), batch_size)]
@@ -172,7 +164,7 @@ def fact_batches(tokenizer, rows: list[dict], batch_size: int, max_len: int, see
 
 def answer(model, tokenizer, chats: list[list[dict]], max_new_tokens: int, batch_size: int = 8) -> tuple[list[str], list[int]]:
     """Greedy replies to chats (see `messages`), and the prompt tokens each one cost (the chat template included)."""
-    prompts = [render(tokenizer, chat) for chat in chats]
+    prompts = [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) for chat in chats]
     replies = generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size=batch_size)
     return replies, [count_tokens(tokenizer, p) for p in prompts]
 

@@ -28,21 +28,23 @@ LESSON_POINTS = {
     "02-soft-prompting": {"test_build_messages": 3, "test_render_prompt": 3, "test_compliance_score": 4,
                           "test_real_model": 3},
     "03-prompt-tuning": {"test_prompt_tuning_param_count": 2, "test_soft_prompt": 4, "test_extend_attention_mask": 3,
-                         "test_soft_prompt_training": 5},
+                         "test_soft_prompt_lm": 4, "test_soft_prompt_training": 5},
     "04-prefix-tuning": {"test_prefix_param_count": 3, "test_make_prefix_past_key_values": 4,
-                         "test_prefix_matches_peft": 3, "test_prefix_training": 4},
+                         "test_prefix_tuned_lm": 4, "test_prefix_matches_peft": 3, "test_prefix_training": 4},
     "05-adapters": {"test_bottleneck_adapter": 4, "test_adapter_param_count": 3, "test_insert_adapters": 4,
                     "test_adapter_training": 4},
     "06-lora": POINTS,
     "07-qlora": {"test_absmax_int8": 2, "test_nf4_codebook": 2, "test_quantize_nf4": 4, "test_matches_linear4bit": 2,
                  "test_memory": 2, "test_qlora_training": 4},
     "08-alignment": {"test_mask_prompt_labels": 2, "test_sequence_logps": 3, "test_bradley_terry": 2, "test_kl_reward": 2,
-                     "test_dpo_loss": 3, "test_dpo_training": 4},
-    "09-rag-vs-fine-tuning": {"test_chunk_text": 3, "test_cosine_top_k": 3, "test_recall_at_k": 2,
+                     "test_dpo_loss": 3, "test_dpo_step": 4, "test_dpo_training": 4},
+    "09-rag-vs-fine-tuning": {"test_chunk_text": 3, "test_embed": 3, "test_cosine_top_k": 3, "test_recall_at_k": 2,
                               "test_build_rag_prompt": 2, "test_categorize_known": 3, "test_retrieval": 3},
     "10-distillation": {"test_soften": 2, "test_distillation_loss": 6, "test_distill_step": 4,
                         "test_distillation_run": 5},
 }
+# one line of each reference answer: the released notebook must not hold it (tests/test_no_released_answer.py
+# checks that nothing released passes a graded test)
 ANSWERS = {"01-full-fine-tuning": "math.exp(total_nll / total_tokens)",
            "02-soft-prompting": "(right + not_wrong + acknowledges(reply)) / 3",
            "03-prompt-tuning": "torch.cat([ones, mask], dim=1)",
@@ -101,12 +103,6 @@ def test_released_notebook_hides_solutions_and_hidden_tests(lesson):
     assert ANSWERS[lesson] in (ROOT / "solutions" / lesson / "exercise.ipynb").read_text()
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and ANSWERS[lesson] not in text
     assert [c.metadata.nbgrader.grade_id for c in graded_cells(read_notebook(released))] == list(LESSON_POINTS[lesson])
-
-
-@pytest.mark.parametrize("lesson", LESSON_POINTS)
-def test_the_course_package_holds_no_answer(lesson):
-    for module in (ROOT / "course").rglob("*.py"):
-        assert ANSWERS[lesson] not in module.read_text(), module
 
 
 def _with_solution(code: str, grade_id: str = "lora_param_count") -> dict:

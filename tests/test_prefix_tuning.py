@@ -7,11 +7,10 @@ import random
 import pytest
 import torch
 from peft import PromptTuningConfig, PromptTuningInit, get_peft_model
-from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, LlamaConfig, LlamaForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from course.models import causal_lm_path
-from course.prefix_tuning import (PrefixTunedLM, comparison_table, kv_shape, peft_prefix_config, prefix_counts,
-                                  prefix_figure)
+from course.prefix_tuning import comparison_table, kv_shape, peft_prefix_config, prefix_counts, prefix_figure
 
 SMOL_PREFIX_10 = 115_200  # 10 tokens x 30 layers x 2 x (3 kv heads x 64)
 SMOL_PREFIX_10_PROJECTION_512 = 6_010_496  # 10 x 192 + (192 x 512 + 512) + (512 x 11,520 + 11,520)
@@ -51,42 +50,6 @@ def test_peft_prefix_config_starts_at_zero():
     projected = get_peft_model(LlamaForCausalLM(TINY), peft_prefix_config(4, 16)).prompt_encoder["default"]
     assert projected.prefix_projection and projected.transform[0].out_features == 16
     assert torch.count_nonzero(projected.transform[2].weight) == 0  # zero output: the prefix starts at zero too
-
-
-def _peft_layout(peft_model):
-    """A make_past that lays the prefix out with peft's own get_prompt (the tests hold no exercise answer)."""
-
-    def make_past(prefix, *_shape):
-        peft_model.prompt_encoder["default"].forward = lambda tokens: prefix
-        return peft_model.get_prompt(prefix.shape[0])
-
-    return make_past
-
-
-def test_prefix_tuned_lm_equals_peft_and_trains_only_the_prefix():
-    torch.manual_seed(0)
-    peft_model = get_peft_model(LlamaForCausalLM(TINY), peft_prefix_config(5))
-    table = peft_model.prompt_encoder["default"].embedding.weight
-    with torch.no_grad():
-        table.normal_()
-    expected_prefix = table.detach().clone()
-    ids = torch.randint(0, 64, (2, 7))
-    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
-    with torch.no_grad():
-        reference = peft_model(input_ids=ids, attention_mask=mask).logits
-    mine = PrefixTunedLM(peft_model.get_base_model(), 5, _peft_layout(peft_model))
-    assert [n for n, p in mine.named_parameters() if p.requires_grad] == ["prefix"]
-    assert tuple(mine.prefix.shape) == (1, 5, 3 * 2 * 2 * 8) and torch.count_nonzero(mine.prefix) == 0
-    with torch.no_grad():
-        mine.prefix.copy_(expected_prefix.unsqueeze(0))
-        got = mine(input_ids=ids, attention_mask=mask).logits
-    assert (got - reference)[mask.bool()].abs().max() < 1e-5
-    # the gradient reaches the prefix through the cache, and labels give a loss
-    out = mine(input_ids=ids, attention_mask=mask, labels=ids)
-    out.loss.backward()
-    assert mine.prefix.grad is not None and mine.prefix.grad.abs().sum() > 0
-    assert isinstance(_peft_layout(peft_model)(mine.prefix.detach(), 3, 2, 8), DynamicCache)
-
 
 
 def test_comparison_table_has_one_row_per_method():

@@ -12,8 +12,8 @@ import torch
 
 from course.data import DATA_DIR
 from course.data.make_airline_kb import GENERAL, OPENER, SIGN_OFF, generate
-from course.rag import (ENCODER, abstains, embed, faiss_index, faiss_search, fact_batches, few_shot_prompt, gold_rank,
-                        hallucinated, hit_rate, load_kb, matches, messages, render, retrieval_figure, score, style_score)
+from course.rag import (abstains, faiss_index, faiss_search, fact_batches, few_shot_prompt, gold_rank, hallucinated,
+                        hit_rate, load_kb, matches, messages, retrieval_figure, score, sentence_encoder, style_score)
 
 SPLITS = ["documents", "train", "validation", "test", "general_train", "general_test"]
 
@@ -116,36 +116,30 @@ def test_few_shot_prompt():
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    from course.models import load_encoder
+def encode():
+    """Unit-length MiniLM sentence embeddings from sentence-transformers, as the lab computes them."""
+    model = sentence_encoder(device="cpu")
+    return lambda texts: model.encode(texts, normalize_embeddings=True, convert_to_tensor=True).cpu()
 
-    return load_encoder(ENCODER)
 
-
-def test_embed_is_mean_pooling_and_faiss_equals_torch(encoder):
-    model, tokenizer = encoder
-    texts = ["a short one", "a much longer sentence about checked bags and their fees"]
-    vectors = embed(texts, model, tokenizer)
-    alone = [embed([t], model, tokenizer)[0] for t in texts]
-    assert torch.allclose(vectors[0], alone[0], atol=1e-5), "padding must not change the mean"
-    assert torch.allclose(embed(texts, model, tokenizer, normalize=True).norm(dim=-1), torch.ones(2))
-    docs = embed([d["text"] for d in load_kb("documents")], model, tokenizer)
-    queries = embed([r["question"] for r in load_kb("test")], model, tokenizer)
+def test_sentence_encoder_loads_offline_and_faiss_equals_torch(encode):
+    vectors = encode(["a short one", "a much longer sentence about checked bags and their fees"])
+    assert tuple(vectors.shape) == (2, 384) and torch.allclose(vectors.norm(dim=-1), torch.ones(2), atol=1e-5)
+    docs = encode([d["text"] for d in load_kb("documents")])
+    queries = encode([r["question"] for r in load_kb("test")])
     _, ids = faiss_search(faiss_index(docs), queries, 5)
-    normal = torch.nn.functional.normalize
-    expected = torch.topk(normal(queries, dim=-1) @ normal(docs, dim=-1).T, 5).indices
+    expected = torch.topk(queries @ docs.T, 5).indices
     assert (torch.tensor(ids) == expected).float().mean() >= 0.99
 
 
-def test_retrieval_figures_the_lesson_quotes(encoder):
-    model, tokenizer = encoder
+def test_retrieval_figures_the_lesson_quotes(encode):
     documents = load_kb("documents")
     position = {d["id"]: i for i, d in enumerate(documents)}
-    docs = embed([d["text"] for d in documents], model, tokenizer)
+    docs = encode([d["text"] for d in documents])
     quoted = {"test": {1: 0.833, 2: 0.952, 5: 0.976}, "validation": {1: 0.988, 2: 1.0, 5: 1.0}}
     for split, figures in quoted.items():
         rows = load_kb(split)
-        _, ids = faiss_search(faiss_index(docs), embed([r["question"] for r in rows], model, tokenizer), 10)
+        _, ids = faiss_search(faiss_index(docs), encode([r["question"] for r in rows]), 10)
         got = hit_rate(ids.tolist(), [position[r["doc_id"]] for r in rows], list(figures))
         assert {k: round(v, 3) for k, v in got.items()} == figures, (split, got)
 
@@ -168,4 +162,4 @@ def test_messages_and_fact_batches_mask_the_prompt():
         assert text.startswith(OPENER) and text.endswith(tokenizer.eos_token)
         n_prompt = labels.index(next(label for label in labels if label != -100))
         assert tokenizer.decode(ids[:n_prompt]).endswith("<|im_start|>assistant\n")
-    assert render(tokenizer, messages("Q?")).count("<|im_start|>") == 3
+    assert tokenizer.apply_chat_template(messages("Q?"), tokenize=False).count("<|im_start|>") == 2  # system, user
