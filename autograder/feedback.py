@@ -3,12 +3,15 @@
 A hidden test that fails would show, in nbgrader's feedback, its source and the traceback of the
 failing assert: the expected values. Here a failure inside the hidden part is reported as the
 `# checks:` line its author wrote after `### BEGIN HIDDEN TESTS` (what was checked, not the
-answer), and the feedback page keeps neither the hidden source nor its traceback.
+answer), and the feedback page keeps neither the hidden source nor its traceback. The grader's notes
+(an edited read-only cell, a cell not run) head the page.
 """
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -77,3 +80,15 @@ class HideHiddenFailures(NbGraderPreprocessor):
                 cell.outputs = [out for out in cell.outputs if out.output_type != "error"]
                 cell.outputs.append(error_output("HiddenTestFailed", message))
         return cell, resources
+
+
+def add_notes(page: Path, notes: list[str]) -> None:
+    """Put the grader's notes at the top of the feedback page's body, where the student reads first."""
+    if not notes or not page.exists():
+        return
+    text = page.read_text()
+    block = ('<div class="grader-notes" style="border:2px solid #c60;padding:0.5em 1em;margin:1em">'
+             "<h2>Notes from the grader</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul></div>")
+    body = text.find("<body")
+    at = text.find(">", body) + 1 if body >= 0 else 0
+    page.write_text(text[:at] + block + text[at:])

@@ -66,7 +66,7 @@ def grade(task: Task) -> dict:
     from nbgrader.apps import NbGraderAPI
 
     from autograder import sandbox
-    from autograder.feedback import explain
+    from autograder.feedback import add_notes, explain
     from course.notebooks import graded_cells, read_notebook
     from course.quiet import no_stderr
 
@@ -98,9 +98,10 @@ def grade(task: Task) -> dict:
         grades = gb.find_submission_notebook(Path(GRADED_NOTEBOOK).stem, task.lesson, task.student).grades
         cells = [{"cell": g.name, "points": float(g.score or 0.0), "max_points": float(g.max_score),
                   "message": messages.get(g.name, "")} for g in grades if g.name in messages]
-    return {"cells": cells, "notes": notes(read_notebook(submitted / GRADED_NOTEBOOK), executed),
-            "autograded": str(graded),
-            "feedback": str(work / "feedback" / task.student / task.lesson / "exercise.html"),
+    found = notes(read_notebook(submitted / GRADED_NOTEBOOK), executed)
+    feedback = work / "feedback" / task.student / task.lesson / "exercise.html"
+    add_notes(feedback, found)
+    return {"cells": cells, "notes": found, "autograded": str(graded), "feedback": str(feedback),
             "kernel_peak_rss": sandbox.ACTIVE.peak_rss,
             "worker_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "seconds": time.perf_counter() - start}
