@@ -188,21 +188,18 @@ def seconds_per_token(model, tokenizer, prompt: str, new_tokens: int, repeats: i
     return statistics.median(times) / new_tokens
 
 
-def softened(logits: torch.Tensor, temperature: float, soften: SoftenFn | None = None,
-             top: int = 15) -> tuple[torch.Tensor, float]:
-    """The probabilities at T (torch's softmax of logits / T, or `soften`) of the `top` likeliest tokens, then of all
-    others together; their entropy in nats."""
-    z = logits.detach().float()
-    p = torch.softmax(z / temperature, dim=-1) if soften is None else soften(z, temperature)
+def softened(logits: torch.Tensor, temperature: float, top: int = 15) -> tuple[torch.Tensor, float]:
+    """The probabilities at T (torch's softmax of logits / T) of the `top` likeliest tokens, then of all others
+    together; their entropy in nats."""
+    p = torch.softmax(logits.detach().float() / temperature, dim=-1)
     best = logits.topk(top).indices
     return torch.cat([p[best], (1 - p[best].sum()).reshape(1)]), float(torch.special.entr(p).sum())
 
 
-def softened_figure(*, logits: torch.Tensor, labels: list[str], temperature: float,
-                    soften: SoftenFn | None = None) -> go.Figure:
+def softened_figure(*, logits: torch.Tensor, labels: list[str], temperature: float) -> go.Figure:
     """The labelled top tokens' probabilities at T beside T = 1, the rest of the vocabulary as one bar; entropy in the title."""
-    at_t, entropy = softened(logits, temperature, soften, len(labels))
-    at_1, entropy_1 = softened(logits, 1.0, soften, len(labels))
+    at_t, entropy = softened(logits, temperature, len(labels))
+    at_1, entropy_1 = softened(logits, 1.0, len(labels))
     rest = f"the other {logits.numel() - len(labels):,}"
     fig = go.Figure([go.Bar(x=labels + [rest], y=at_1.tolist(), name="T = 1", marker_color="lightgray"),
                      go.Bar(x=labels + [rest], y=at_t.tolist(), name=f"T = {temperature:g}",

@@ -146,18 +146,17 @@ def test_latency_and_slider(tiny_teacher):
 def test_softened_is_the_top_tokens_the_rest_and_the_entropy():
     torch.manual_seed(0)
     logits = torch.randn(100) * 3
-    soften = lambda z, t: torch.softmax(z / t, -1)  # noqa: E731
-    probs, entropy = softened(logits, 2.0, soften, top=5)
+    probs, entropy = softened(logits, 2.0, top=5)
     p = torch.softmax(logits / 2, -1)
     assert torch.allclose(probs[:5], p.topk(5).values) and float(probs[5]) == pytest.approx(1 - float(p.topk(5).values.sum()))
     assert entropy == pytest.approx(float(-(p * p.log()).sum()), rel=1e-5)
-    assert softened(logits, 0.5, soften)[1] < softened(logits, 1.0, soften)[1] < entropy, "entropy grows with T"
-    fig = softened_figure(logits=logits, labels=list("abcde"), temperature=2.0, soften=soften)
-    assert fig.layout.title.text.startswith(f"T = 2: entropy {entropy:.2f} nats (T = 1: {softened(logits, 1.0, soften)[1]:.2f})")
+    assert softened(logits, 0.5)[1] < softened(logits, 1.0)[1] < entropy, "entropy grows with T"
+    fig = softened_figure(logits=logits, labels=list("abcde"), temperature=2.0)
+    assert fig.layout.title.text.startswith(f"T = 2: entropy {entropy:.2f} nats (T = 1: {softened(logits, 1.0)[1]:.2f})")
     assert list(fig.data[0].x) == [*"abcde", "the other 95"]
-    assert list(fig.data[0].y) == pytest.approx(softened(logits, 1.0, soften, top=5)[0].tolist())
+    assert list(fig.data[0].y) == pytest.approx(softened(logits, 1.0, top=5)[0].tolist())
     assert list(fig.data[1].y) == pytest.approx(probs.tolist())
-    assert softened_figure(logits=logits, labels=list("abcde"), temperature=4.0, soften=soften).layout.title.text.startswith("T = 4:")
+    assert softened_figure(logits=logits, labels=list("abcde"), temperature=4.0).layout.title.text.startswith("T = 4:")
 
 
 def test_profile_sizes():
