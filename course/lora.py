@@ -1,6 +1,6 @@
 """What the LoRA lesson needs besides its exercise answers: the widgets, the peft setup for the lab.
 
-The graded pieces (`lora_param_count`, `LoRALinear`, `add_lora`) are written by the student;
+The graded pieces (`lora_param_count`, `model_lora_param_count`, `LoRALinear`, `add_lora`) are written by the student;
 the exercise's widget takes the student's own counting function as an argument, and the lab's
 counts come from peft.
 """

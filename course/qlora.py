@@ -1,7 +1,7 @@
 """What the QLoRA lesson needs besides its exercise answers: 4-bit loading, bitsandbytes' side of
 the NF4 comparison, the uniform int4 baseline, memory figures and plots.
 
-The graded pieces (the NF4 codebook, `quantize_nf4`, absmax int8, the bits-per-parameter formula)
+The graded pieces (the NF4 codebook, `quantize_nf4`, absmax int8, the bits per parameter, a 4-bit model's bytes)
 are written by the student; nothing here derives the codebook or picks NF4 levels.
 """
 

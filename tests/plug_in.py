@@ -4,15 +4,16 @@ Run as `python tests/plug_in.py LESSON [EXTRA.py ...]`; prints one JSON object p
 each EXTRA file join the candidates (the test of this harness plants a correct answer there). The reference exercise runs
 cell by cell in one namespace; after each answer cell that a test cell follows, every function and
 class of the `course` package and of the released labs that accepts the answer's required arguments
-takes the answer's place in a copy of the namespace, and the test cell (its hidden tests included)
-runs against it. Platform modules (command line, set-up, checking, notebook running, data builders)
-are left out: they hold no lesson computation and some install packages or write files.
+takes the answer's place in a copy of the namespace (the models and tensors the test cell names deep-copied),
+and the test cell (its hidden tests included) runs against it. Platform modules (command line, set-up, checking,
+notebook running, data builders) are left out: they hold no lesson computation and some install packages or write files.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import importlib
 import inspect
 import io
@@ -112,11 +113,31 @@ def run_cell(source: str, name: str, namespace: dict) -> None:
         exec(compile(source, filename, "exec"), namespace)
 
 
+def isolated(source: str, namespace: dict) -> dict:
+    """A copy of namespace in which the models and tensors the cell names are deep copies.
+
+    A candidate may change a model in place (add adapters, quantize it); the notebook's own must reach
+    the next cells as the reference left them.
+    """
+    import torch
+
+    names = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+    return {k: _copy(v) if k in names and isinstance(v, (torch.nn.Module, torch.Tensor)) else v
+            for k, v in namespace.items()}
+
+
+def _copy(value):
+    try:
+        return copy.deepcopy(value)
+    except RuntimeError:  # a tensor inside an autograd graph: torch copies leaves only
+        return value
+
+
 def passes(source: str, name: str, namespace: dict) -> bool:
-    """Whether the test cell runs to its end in (a copy of) namespace."""
+    """Whether the test cell runs to its end in an isolated copy of namespace."""
     signal.alarm(TIMEOUT_S)
     try:
-        run_cell(source, name, dict(namespace))
+        run_cell(source, name, isolated(source, namespace))
         return True
     except BaseException:  # an answer may raise anything, SystemExit included
         return False
