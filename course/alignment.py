@@ -143,7 +143,8 @@ def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size:
     on_gpu = size.device == "cuda"
     return config_class(output_dir=tempfile.mkdtemp(prefix="course-trl-"), max_steps=steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size or size.batch_size, logging_steps=1, save_strategy="no",
-                        report_to="none", seed=0, use_cpu=not on_gpu, bf16=on_gpu and size.dtype == torch.bfloat16,
+                        report_to="none", seed=0, use_cpu=not on_gpu, bf16=size.precision == "bf16-mixed",
+                        fp16=size.precision == "fp16-mixed",
                         disable_tqdm=not progress_enabled(), **overrides)
 
 

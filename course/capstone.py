@@ -271,14 +271,15 @@ def memory_measure(device: str) -> str:
     return "torch.cuda.max_memory_allocated" if device.startswith("cuda") else "process RSS high-water mark (VmHWM)"
 
 
-def timed_training(model, batches: list[dict], steps: int, lr: float, device: str) -> dict:
+def timed_training(model, batches: list[dict], steps: int, lr: float, device: str, checkpointing: bool = False) -> dict:
     """Train with `course.training.train`; peak memory, median step time after the first, tokens per second."""
     from course.training import train
 
     stamps: list[float] = []
     with peak_memory(device) as peak:
         start = time.perf_counter()
-        train(model, batches, steps, lr, on_step=lambda step, loss: stamps.append(time.perf_counter()))
+        train(model, batches, steps, lr, on_step=lambda step, loss: stamps.append(time.perf_counter()),
+              checkpointing=checkpointing)
     seconds = stamps[-1] - start
     step_times = [b - a for a, b in zip([start] + stamps, stamps)]
     tokens = sum(int(batches[i % len(batches)]["attention_mask"].sum()) for i in range(steps))
@@ -309,7 +310,7 @@ def measure(method: str, profile: Profile) -> dict:
         val_batches = make_batches(tokenizer, load_split("airline_support", "validation")[:size.n_val], 8, size.max_len)
         row["lr"] = spec.lr(profile)
         row["val_loss_before"] = eval_loss(model, val_batches)
-        row |= timed_training(model, train_batches, size.steps, row["lr"], profile.device)
+        row |= timed_training(model, train_batches, size.steps, row["lr"], profile.device, profile.checkpointing)
         row["val_loss_after"] = eval_loss(model, val_batches)
         row["general_ppl_after"] = math.exp(eval_loss(model, general_batches))
     else:  # nothing trained: the same weights, so the same perplexity

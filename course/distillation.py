@@ -129,7 +129,8 @@ def teacher_logits(teacher, batches: list[dict[str, torch.Tensor]],
 
 
 def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch.Tensor], steps: int, lr: float,
-            loss_fn: LossFn, seed: int = 0, on_step: Callable[[int, float], None] | None = None) -> list[float]:
+            loss_fn: LossFn, seed: int = 0, on_step: Callable[[int, float], None] | None = None,
+            checkpointing: bool = False) -> list[float]:
     """AdamW on the student's trainable parameters, cycling over `batches` and their cached teacher logits.
 
     `loss_fn(student_logits, teacher_logits, labels)` gets the reply positions only, shapes (n, vocab),
@@ -142,7 +143,8 @@ def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch
         logits, labels = logits_at_replies(student, batches[i])
         return loss_fn(logits, targets[i].to(logits.device, logits.dtype), labels)
 
-    return train(student, batches, steps, lr, on_step=on_step, seed=seed, batch_loss=batch_loss)
+    return train(student, batches, steps, lr, on_step=on_step, seed=seed, batch_loss=batch_loss,
+                 checkpointing=checkpointing)
 
 
 @torch.no_grad()

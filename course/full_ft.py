@@ -29,6 +29,7 @@ import torch
 
 from course.data import load_split
 from course.data.make_support_intents import INTENTS
+from course.models import SMOLLM2_SHAPES, smollm2_config, smollm2_param_count
 from course.training import IGNORE, to_device
 
 ENCODER = "all-minilm-l6-v2"
@@ -248,15 +249,6 @@ def text_batches(tokenizer, texts: list[str], batch_size: int = 8,
 
 # ---------------------------------------------------------------- the memory explorer
 
-# the published SmolLM2 shapes (HuggingFaceTB/SmolLM2-*-Instruct config.json)
-SMOLLM2_SHAPES = {
-    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-                 num_key_value_heads=3),
-    "360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-                 num_key_value_heads=5),
-    "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
-                 num_key_value_heads=32),
-}
 # bytes per parameter: (weight, gradient, float32 master copy, one optimizer state)
 PRECISIONS = {"float32": (4, 4, 0, 4), "bf16 mixed (float32 master)": (2, 2, 4, 4), "bf16 only": (2, 2, 0, 2)}
 OPTIMIZER_LABELS = {"sgd": "SGD", "sgd_momentum": "SGD + momentum", "adamw": "AdamW"}
@@ -270,22 +262,6 @@ GPU_MEASURED = {
     ("SmolLM2-1.7B", "float32", "adamw"): 27_449_140_736,
     ("SmolLM2-1.7B", "bf16 mixed (float32 master)", "adamw"): 27_449_140_736,
 }
-
-
-def smollm2_config(size: str):
-    """The LlamaConfig of SmolLM2-`size` ('135m', '360m', '1.7b'): vocabulary 49,152, tied embeddings."""
-    from transformers import LlamaConfig
-
-    return LlamaConfig(vocab_size=49152, tie_word_embeddings=True, max_position_embeddings=8192, **SMOLLM2_SHAPES[size])
-
-
-@cache
-def smollm2_param_count(size: str) -> int:
-    """Parameters of SmolLM2-`size`, counted on a model built on the meta device (no memory, no download)."""
-    from transformers import LlamaForCausalLM
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in LlamaForCausalLM(smollm2_config(size)).parameters())
 
 
 @cache

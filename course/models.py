@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -59,6 +60,42 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("qwen2.5-0.5b-instruct", "causal-lm", "Qwen/Qwen2.5-0.5B-Instruct"),
     ]
 }
+
+
+# the published SmolLM2 shapes (HuggingFaceTB/SmolLM2-*-Instruct config.json): memory plans and GPU checks
+# build these models with no download
+SMOLLM2_SHAPES = {
+    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                 num_key_value_heads=3),
+    "360m": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                 num_key_value_heads=5),
+    "1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
+                 num_key_value_heads=32),
+}
+
+
+def smollm2_size(name: str) -> str:
+    """The SmolLM2 size of a registered model name: 'smollm2-1.7b-instruct' -> '1.7b'."""
+    family, size, *_ = name.split("-")
+    if family != "smollm2" or size not in SMOLLM2_SHAPES:
+        raise ValueError(f"{name!r} is not a SmolLM2 model: its shape is unknown without its config")
+    return size
+
+
+def smollm2_config(size: str):
+    """The LlamaConfig of SmolLM2-`size` ('135m', '360m', '1.7b'): vocabulary 49,152, tied embeddings."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=49152, tie_word_embeddings=True, max_position_embeddings=8192, **SMOLLM2_SHAPES[size])
+
+
+@cache
+def smollm2_param_count(size: str) -> int:
+    """Parameters of SmolLM2-`size`, counted on a model built on the meta device (no memory, no download)."""
+    from transformers import LlamaForCausalLM
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in LlamaForCausalLM(smollm2_config(size)).parameters())
 
 
 def cache_root() -> Path:

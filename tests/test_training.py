@@ -53,6 +53,81 @@ def test_train_refuses_a_frozen_model():
         train(model, [{}], steps=1, lr=0.1)
 
 
+def _weight_of(value: float, dtype: torch.dtype) -> torch.nn.Linear:
+    layer = torch.nn.Linear(1, 1, bias=False).to(dtype)
+    with torch.no_grad():
+        layer.weight.fill_(value)
+    return layer
+
+
+def test_bf16_mixed_keeps_a_small_update_in_float32_master_weights():
+    """0.5 - 1e-5 rounds to 0.5 in bf16 (its step is 2e-3 there); float32 master weights keep the update."""
+    layer = _weight_of(0.5, torch.bfloat16)
+    x = torch.ones(1, 1)
+    losses = train(layer, [{}], steps=1, lr=1e-5, optimizer_class=torch.optim.SGD, precision="bf16-mixed",
+                   batch_loss=lambda i: layer(x).sum())
+    assert layer.weight.dtype == torch.float32
+    assert abs(layer.weight.item() - (0.5 - 1e-5)) < 1e-7, layer.weight.item()
+    assert losses == [0.5]
+    plain = _weight_of(0.5, torch.bfloat16)  # what AdamW or SGD on the bf16 weight itself does
+    plain(x.bfloat16()).sum().backward()
+    torch.optim.SGD(plain.parameters(), lr=1e-5).step()
+    assert plain.weight.item() == 0.5
+
+
+def test_mixed_precision_computes_in_16_bits_and_lowers_the_loss(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    for precision in ("bf16-mixed", "fp16-mixed"):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                             num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tokenizer)))
+        seen = []
+        model.model.layers[0].mlp.down_proj.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        batches = make_batches(tokenizer, [{"request": "Say hi", "reply": "Hi there."}] * 4, 2, 64, seed=0)
+        before = eval_loss(model, batches)
+        seen.clear()
+        train(model, batches, steps=30, lr=1e-2, precision=precision)
+        assert len(seen) == 30 and set(seen) == {torch.bfloat16 if precision == "bf16-mixed" else torch.float16}, seen
+        assert eval_loss(model, batches) < 0.5 * before, precision
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_accumulation_averages_the_micro_batches_into_one_step():
+    layer = _weight_of(1.0, torch.float32)
+    xs = [torch.full((1, 1), 2.0), torch.full((1, 1), 4.0)]
+    losses = train(layer, [{}, {}], steps=1, lr=0.1, optimizer_class=torch.optim.SGD, accumulation=2,
+                   batch_loss=lambda i: layer(xs[i]).sum() * 0.1)
+    # d/dw of the mean loss: (0.2 + 0.4) / 2 = 0.3 (norm under the clip of 1), one step of 0.1
+    assert abs(layer.weight.item() - (1.0 - 0.1 * 0.3)) < 1e-6 and abs(losses[0] - 0.3) < 1e-6
+
+
+def test_checkpointing_recomputes_each_layer_and_trains_the_same(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    batches = make_batches(tokenizer, [{"request": "Say hi", "reply": "Hi there."}] * 4, 2, 64, seed=0)
+    runs = {}
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                             num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tokenizer)))
+        calls = []
+        model.model.layers[0].mlp.act_fn.register_forward_hook(lambda m, i, o: calls.append(1))
+        losses = train(model, batches, steps=5, lr=1e-2, checkpointing=checkpointing)
+        runs[checkpointing] = (losses, len(calls), model)
+    assert runs[False][1] == 5 and runs[True][1] == 10, "with checkpointing a layer runs again in backward"
+    assert max(abs(a - b) for a, b in zip(runs[False][0], runs[True][0])) < 1e-5
+    assert not runs[True][2].is_activation_checkpointing, "switched off after training"
+
+
+def test_train_refuses_an_unknown_precision_or_accumulation():
+    layer = _weight_of(1.0, torch.float32)
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        train(layer, [{}], steps=1, lr=0.1, precision="fp8", batch_loss=lambda i: layer(torch.ones(1, 1)).sum())
+    with pytest.raises(ValueError, match="accumulation must be at least 1"):
+        train(layer, [{}], steps=1, lr=0.1, accumulation=0, batch_loss=lambda i: layer(torch.ones(1, 1)).sum())
+
+
 def test_prefix_tuned_generation_matches_a_loop_over_the_prefix_cache():
     """peft's generate misplaces a prefix on transformers 5.24 (with or without the cache); generate_reply does not."""
     from peft import get_peft_model

@@ -1,0 +1,29 @@
+"""benchmarks/gpu_check.py: its dry run goes through every set-up on the CPU (the GPU run is the same code)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dry_run_trains_every_setup_and_checks_nf4(tmp_path):
+    out = tmp_path / "check.jsonl"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry-run", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, *steps, nf4 = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["card"] == "dry run (CPU)"
+    assert [row["setup"][:6] for row in steps] == ["full f", "LoRA r", "LoRA r", "prompt", "prefix", "QLoRA "]
+    assert [row["checkpointing"] for row in steps] == [True, False, False, False, False, False]
+    for row in steps:  # bf16 weights, or NF4 with double quantization: course.memory's bytes are what the model holds
+        assert abs(row["weights_GB"] / row["predicted_weights_GB"] - 1) < 0.01, row
+    assert steps[-1]["weights_GB"] < 0.9 * steps[0]["weights_GB"], "the 4-bit model is smaller"
+    full = steps[0]
+    assert full["loss_last"] < full["loss_first"] - 0.1, full  # every weight trains: the loss moves in 4 steps
+    assert all(row["measured_GB"] is None and row["mfu"] is None for row in steps), "no GPU: nothing measured"
+    assert nf4["codes_equal_cpu"] and nf4["absmax_equal_cpu"]
+    assert 0.40 < nf4["nf4_share_of_bf16"] < 0.43, nf4  # SmolLM2-135M: its embeddings stay in 16 bits
