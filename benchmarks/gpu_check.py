@@ -5,14 +5,15 @@
 
 Models are built from their configurations with random weights: no hub, no weight files (memory and speed do
 not depend on the values). For each training set-up of the labs (full fine-tuning, LoRA on q and v, LoRA r=16 on
-all projections, prompt tuning, prefix tuning, QLoRA) it runs a few steps of `course.training.train` at the profile's
-precision and checkpointing, and writes one JSON line: the measured peak (`torch.cuda.max_memory_allocated`)
-against `course.memory`'s prediction for one model in that set-up, tokens per second and the model FLOPs
-utilisation (6 x parameters x tokens per second when every weight trains, 4 x when the base is frozen, against
-the card's dense 16-bit peak). Then bitsandbytes' NF4 on CUDA against its CPU result, bit for bit, timed (the
-exercise of lesson 07 is graded against the CPU result), and the 4-bit model's bytes against 16 bits for the
-profile's model. The QLoRA step loads the random model from a temporary folder in 4 bits; `weights_GB` is what each
-model holds before training (the 4-bit one's quantization constants included).
+all projections, prompt tuning, prefix tuning, QLoRA, a DPO step) it runs a few steps of `course.training.train` at
+the profile's precision and checkpointing, and writes one JSON line: the measured peak
+(`torch.cuda.max_memory_allocated`) against `course.memory`'s prediction for one model in that set-up, tokens per
+second and the model FLOPs utilisation (6 x parameters x tokens per second when every weight trains or, in DPO, a
+reference pass comes on top, 4 x when the base is frozen, against the card's dense 16-bit peak). Then
+bitsandbytes' NF4 on CUDA against its CPU result, bit for bit, timed (the exercise of lesson 07 is graded against
+the CPU result), and the 4-bit model's bytes against 16 bits for the profile's model. The QLoRA step loads the
+random model from a temporary folder in 4 bits; `weights_GB` is what each model holds before training (the 4-bit
+one's quantization constants included).
 """
 
 from __future__ import annotations
@@ -71,7 +72,29 @@ def setups(profile) -> dict:
                                               ("frozen", 10), 4),
         "QLoRA r=8 on all projections, NF4 + double quantization (lab 07)": (
             lambda model: lora(ALL_PROJECTIONS, 8)(prepare_model_for_kbit_training(model, False)), "qlora", 4),
+        "DPO with LoRA r=8 on q, v, reference = adapter off (lab 08)": (lora(QV, 8), "dpo", 6),
     }
+
+
+def batch_shape(kind, profile) -> tuple[int, int]:
+    """(sequences, length) of a step: DPO reads a chosen and a rejected reply per pair, 64 tokens longer (lab 08)."""
+    if kind == "dpo":
+        return 2 * max(2, profile.batch_size // 2), profile.max_len + 64
+    return profile.batch_size, profile.max_len
+
+
+def dpo_loss(model, batch: dict[str, torch.Tensor], beta: float = 0.1) -> torch.Tensor:
+    """DPO's loss on a batch whose first half are chosen and second half rejected sequences (every token scored)."""
+    def log_probs(m) -> torch.Tensor:
+        logits = m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        return torch.log_softmax(logits.float(), -1).gather(-1, batch["input_ids"][:, 1:, None]).squeeze(-1).sum(-1)
+
+    policy = log_probs(model)
+    with torch.no_grad(), model.disable_adapter():
+        reference = log_probs(model)
+    margin = policy - reference
+    half = len(margin) // 2
+    return -torch.nn.functional.logsigmoid(beta * (margin[:half] - margin[half:])).mean()
 
 
 def predicted(shape: Shape, kind, profile, tokens: int) -> int:
@@ -80,6 +103,9 @@ def predicted(shape: Shape, kind, profile, tokens: int) -> int:
     if kind == "full":
         return full_fine_tuning_bytes(shape, p) + activation_bytes(shape, tokens, p,
                                                                    checkpointing=profile.checkpointing)
+    if kind == "dpo":  # TRL checkpoints the layers; the reference pass's float32 log-probabilities come on top
+        return (weights_bytes(shape, p) + lora_params(shape, 8, QV) * 16 + tokens * shape.vocab * 4
+                + activation_bytes(shape, tokens, p, True, QV, checkpointing=True))
     if kind == "qlora":  # prepare_model_for_kbit_training holds the 16-bit parameters in float32
         upcast = (shape.params - shape.linear_params) * (4 - BYTES[p])
         return (nf4_bytes(shape, p) + upcast + lora_params(shape, 8, ALL_PROJECTIONS) * 16
@@ -116,7 +142,8 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
     if kind != "full":
         model.requires_grad_(False)
     model = make(model)
-    batch = {"input_ids": torch.randint(0, config.vocab_size, (profile.batch_size, profile.max_len), device=device)}
+    rows, length = batch_shape(kind, profile)
+    batch = {"input_ids": torch.randint(0, config.vocab_size, (rows, length), device=device)}
     batch |= {"attention_mask": torch.ones_like(batch["input_ids"]), "labels": batch["input_ids"]}
     stamps: list[float] = []
 
@@ -126,14 +153,15 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
         stamps.append(time.perf_counter())
 
     stamp(-1, 0.0)
-    losses = train(model, [batch], STEPS, 1e-5, precision=profile.precision,
-                   checkpointing=profile.checkpointing and kind == "full", on_step=stamp)
+    checkpointing = (profile.checkpointing and kind == "full") or kind == "dpo"
+    losses = train(model, [batch], STEPS, 1e-5, precision=profile.precision, checkpointing=checkpointing,
+                   on_step=stamp, batch_loss=(lambda i: dpo_loss(model, batch)) if kind == "dpo" else None)
     step_s = min(b - a for a, b in zip(stamps, stamps[1:]))
-    tokens = profile.batch_size * profile.max_len
+    tokens = rows * length
     shape = Shape.of(config)
     flops = card_peak(torch.cuda.get_device_properties(0).name) if on_gpu else None
-    row = {"setup": name, "model": profile.model, "batch": profile.batch_size, "length": profile.max_len,
-           "precision": profile.precision, "checkpointing": profile.checkpointing and kind == "full",
+    row = {"setup": name, "model": profile.model, "batch": rows, "length": length,
+           "precision": profile.precision, "checkpointing": checkpointing,
            "loss_first": losses[0], "loss_last": losses[-1], "weights_GB": loaded / 1e9,
            "predicted_weights_GB": (nf4_bytes if kind == "qlora" else weights_bytes)(shape, profile.precision) / 1e9,
            "predicted_GB": predicted(shape, kind, profile, tokens) / 1e9,

@@ -17,11 +17,13 @@ def test_dry_run_trains_every_setup_and_checks_nf4(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     header, *steps, nf4 = [json.loads(line) for line in out.read_text().splitlines()]
     assert header["card"] == "dry run (CPU)"
-    assert [row["setup"][:6] for row in steps] == ["full f", "LoRA r", "LoRA r", "prompt", "prefix", "QLoRA "]
-    assert [row["checkpointing"] for row in steps] == [True, False, False, False, False, False]
+    assert [row["setup"][:6] for row in steps] == ["full f", "LoRA r", "LoRA r", "prompt", "prefix", "QLoRA ", "DPO wi"]
+    assert [row["checkpointing"] for row in steps] == [True, False, False, False, False, False, True]
+    assert (steps[-1]["batch"], steps[-1]["length"]) == (4, 96), "DPO: 2 pairs of sequences 64 tokens longer"
     for row in steps:  # bf16 weights, or NF4 with double quantization: course.memory's bytes are what the model holds
         assert abs(row["weights_GB"] / row["predicted_weights_GB"] - 1) < 0.01, row
-    assert steps[-1]["weights_GB"] < 0.9 * steps[0]["weights_GB"], "the 4-bit model is smaller"
+    assert steps[5]["weights_GB"] < 0.9 * steps[0]["weights_GB"], "the 4-bit model is smaller"
+    assert abs(steps[-1]["loss_first"] - 0.6931) < 1e-3, "LoRA starts at B = 0: policy = reference, DPO's loss log 2"
     full = steps[0]
     assert full["loss_last"] < full["loss_first"] - 0.1, full  # every weight trains: the loss moves in 4 steps
     assert all(row["measured_GB"] is None and row["mfu"] is None for row in steps), "no GPU: nothing measured"
