@@ -26,8 +26,9 @@ from dataclasses import replace
 
 import torch
 
-from course.memory import (ALL_PROJECTIONS, BYTES, CONTEXT_BYTES, QV, Shape, activation_bytes,
-                           full_fine_tuning_bytes, lora_params, nf4_bytes, weights_bytes)
+from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+from course.memory import (BYTES, CONTEXT_BYTES, Shape, activation_bytes, adapter_training_bytes,
+                           full_fine_tuning_bytes, nf4_bytes, weights_bytes)
 from course.models import smollm2_config, smollm2_size
 from course.profiles import PROFILES, profile_for_gpu
 from course.qlora import eager_bitsandbytes
@@ -64,7 +65,7 @@ def setups(profile) -> dict:
 
     return {
         "full fine-tuning (labs 01, 11)": (lambda model: model, "full", 6),
-        "LoRA r=8 on q, v (lab 06)": (lora(QV, 8), ("lora", QV, 8), 4),
+        "LoRA r=8 on q, v (lab 06)": (lora(DEFAULT_TARGETS, 8), ("lora", DEFAULT_TARGETS, 8), 4),
         "LoRA r=16 on all projections (lab 09)": (lora(ALL_PROJECTIONS, 16), ("lora", ALL_PROJECTIONS, 16), 4),
         "prompt tuning, 11 tokens (lab 03)": (lambda model: get_peft_model(model, peft_prompt_tuning_config(11)),
                                               ("frozen", 11), 4),
@@ -72,7 +73,7 @@ def setups(profile) -> dict:
                                               ("frozen", 10), 4),
         "QLoRA r=8 on all projections, NF4 + double quantization (lab 07)": (
             lambda model: lora(ALL_PROJECTIONS, 8)(prepare_model_for_kbit_training(model, False)), "qlora", 4),
-        "DPO with LoRA r=8 on q, v, reference = adapter off (lab 08)": (lora(QV, 8), "dpo", 6),
+        "DPO with LoRA r=8 on q, v, reference = adapter off (lab 08)": (lora(DEFAULT_TARGETS, 8), "dpo", 6),
     }
 
 
@@ -104,18 +105,16 @@ def predicted(shape: Shape, kind, profile, tokens: int) -> int:
         return full_fine_tuning_bytes(shape, p) + activation_bytes(shape, tokens, p,
                                                                    checkpointing=profile.checkpointing)
     if kind == "dpo":  # TRL checkpoints the layers; the reference pass's float32 log-probabilities come on top
-        return (weights_bytes(shape, p) + lora_params(shape, 8, QV) * 16 + tokens * shape.vocab * 4
-                + activation_bytes(shape, tokens, p, True, QV, checkpointing=True))
+        return (weights_bytes(shape, p) + tokens * shape.vocab * 4
+                + adapter_training_bytes(shape, tokens, p, DEFAULT_TARGETS, checkpointing=True))
     if kind == "qlora":  # prepare_model_for_kbit_training holds the 16-bit parameters in float32
         upcast = (shape.params - shape.linear_params) * (4 - BYTES[p])
-        return (nf4_bytes(shape, p) + upcast + lora_params(shape, 8, ALL_PROJECTIONS) * 16
-                + activation_bytes(shape, tokens, p, True, ALL_PROJECTIONS))
+        return nf4_bytes(shape, p) + upcast + adapter_training_bytes(shape, tokens, p, ALL_PROJECTIONS)
     if kind[0] == "lora":
         _, targets, r = kind
-        return (weights_bytes(shape, p) + lora_params(shape, r, targets) * 16
-                + activation_bytes(shape, tokens, p, True, targets, r))
+        return weights_bytes(shape, p) + adapter_training_bytes(shape, tokens, p, targets, r)
     virtual = kind[1] * profile.batch_size
-    return weights_bytes(shape, p) + activation_bytes(shape, tokens + virtual, p, frozen_base=True)
+    return weights_bytes(shape, p) + adapter_training_bytes(shape, tokens + virtual, p)
 
 
 def load_4bit(folder: str, profile, device: str):

@@ -8,7 +8,10 @@ loss keeps of the logits; tests/test_memory.py checks it against the tensors aut
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
 
 BYTES = {"fp32": 4, "bf16-mixed": 2, "fp16-mixed": 2}
 ADAMW_BYTES = 16  # per trained parameter: float32 weight, gradient and AdamW's two moments
@@ -44,7 +47,7 @@ class Shape:
 
 
 def saved_bytes(shape: Shape, tokens: int, precision: str, frozen_base: bool = False,
-                lora_targets: tuple[str, ...] = (), lora_rank: int = 8, checkpointing: bool = False) -> int:
+                lora_targets: Sequence[str] = (), lora_rank: int = 8, checkpointing: bool = False) -> int:
     """Bytes a training forward pass over `tokens` tokens (batch x length) keeps for backward, weights aside.
 
     With c the compute dtype's bytes, per token and layer:
@@ -78,7 +81,7 @@ def saved_bytes(shape: Shape, tokens: int, precision: str, frozen_base: bool = F
 
 
 def activation_bytes(shape: Shape, tokens: int, precision: str, frozen_base: bool = False,
-                     lora_targets: tuple[str, ...] = (), lora_rank: int = 8, checkpointing: bool = False) -> int:
+                     lora_targets: Sequence[str] = (), lora_rank: int = 8, checkpointing: bool = False) -> int:
     """The peak the activations reach: what the forward pass saves (`saved_bytes`), plus the logits' gradients
     at the start of backward (float32 and compute dtype: (4 + c) bytes per vocabulary entry and token)."""
     saved = saved_bytes(shape, tokens, precision, frozen_base, lora_targets, lora_rank, checkpointing)
@@ -101,12 +104,20 @@ def full_fine_tuning_bytes(shape: Shape, precision: str) -> int:
     return shape.params * ADAMW_BYTES + cast_copy
 
 
-def lora_params(shape: Shape, r: int, targets: tuple[str, ...]) -> int:
+def lora_params(shape: Shape, r: int, targets: Sequence[str]) -> int:
     """LoRA's trainable count on `targets` of every layer (lesson 06's count)."""
     h, i, q, kv = shape.hidden, shape.intermediate, shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
     sizes = {"q_proj": h + q, "k_proj": h + kv, "v_proj": h + kv, "o_proj": q + h,
              "gate_proj": h + i, "up_proj": h + i, "down_proj": i + h}
     return shape.layers * r * sum(sizes[t] for t in targets)
+
+
+def adapter_training_bytes(shape: Shape, tokens: int, precision: str, targets: Sequence[str] = (), rank: int = 8,
+                           checkpointing: bool = False) -> int:
+    """Training on a frozen 16-bit base, its weights aside: LoRA's trained parameters on `targets` (none for prompt
+    and prefix tuning) with AdamW, and the activations."""
+    return (lora_params(shape, rank, targets) * ADAMW_BYTES
+            + activation_bytes(shape, tokens, precision, True, targets, rank, checkpointing))
 
 
 def kv_cache_bytes(shape: Shape, tokens: int, precision: str) -> int:
@@ -115,8 +126,6 @@ def kv_cache_bytes(shape: Shape, tokens: int, precision: str) -> int:
 
 
 CONTEXT_BYTES = 500_000_000  # the CUDA context and kernels' workspace: on the card, outside torch's allocator
-ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-QV = ("q_proj", "v_proj")
 
 
 def lab_peaks(profile) -> dict[str, int]:
@@ -150,18 +159,15 @@ def lab_peaks(profile) -> dict[str, int]:
         "01-full-fine-tuning": full_fine_tuning_bytes(s, p)
         + activation_bytes(s, full.ft_batch * full.ft_len, p, checkpointing=ckpt),
         "02-soft-prompting": w + kv_cache_bytes(s, 8 * (1024 + profile.max_new_tokens), p) + 8 * s.vocab * 4,
-        "03-prompt-tuning": 2 * w + activation_bytes(s, max(1, b // 2) * (length + 11), p, frozen_base=True),
-        "04-prefix-tuning": 3 * w + 52_000_000 * ADAMW_BYTES
-        + activation_bytes(s, b * (length + 10), p, frozen_base=True),
+        "03-prompt-tuning": 2 * w + adapter_training_bytes(s, max(1, b // 2) * (length + 11), p),
+        "04-prefix-tuning": 3 * w + 52_000_000 * ADAMW_BYTES + adapter_training_bytes(s, b * (length + 10), p),
         "05-adapters": full_fine_tuning_bytes(minilm, p) + activation_bytes(minilm, 32 * 64, p),
-        "06-lora": w + lora_params(s, 8, QV) * ADAMW_BYTES + activation_bytes(s, b * length, p, True, QV),
+        "06-lora": w + adapter_training_bytes(s, b * length, p, DEFAULT_TARGETS),
         "07-qlora": max(6 * s.params, nf4_bytes(s, p) + 2 * embeddings + w
-                        + lora_params(s, 8, ALL_PROJECTIONS) * ADAMW_BYTES
-                        + activation_bytes(s, b * length, p, True, ALL_PROJECTIONS)),
-        "08-alignment": 4 * w + lora_params(s, 8, QV) * ADAMW_BYTES
-        + activation_bytes(s, 2 * max(2, b // 2) * (length + 64), p, True, QV, checkpointing=True),
-        "09-rag-vs-fine-tuning": 4 * w + lora_params(s, 16, ALL_PROJECTIONS) * ADAMW_BYTES
-        + activation_bytes(s, b * 192, p, True, ALL_PROJECTIONS, 16),
+                        + adapter_training_bytes(s, b * length, p, ALL_PROJECTIONS)),
+        "08-alignment": 4 * w + adapter_training_bytes(s, 2 * max(2, b // 2) * (length + 64), p, DEFAULT_TARGETS,
+                                                       checkpointing=True),
+        "09-rag-vs-fine-tuning": 4 * w + adapter_training_bytes(s, b * 192, p, ALL_PROJECTIONS, 16),
         "10-distillation": w + weights_bytes(student, p) + 4 * student.params
         + full_fine_tuning_bytes(student, p) + activation_bytes(student, b * length, p, checkpointing=ckpt),
         "11-capstone": full_fine_tuning_bytes(s, p)

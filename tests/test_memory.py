@@ -10,14 +10,15 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from course.memory import ALL_PROJECTIONS, QV, Shape, activation_bytes, full_fine_tuning_bytes, saved_bytes
+from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+from course.memory import Shape, activation_bytes, full_fine_tuning_bytes, saved_bytes
 from course.models import smollm2_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPES = [dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-               vocab_size=2000),
-          dict(hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=8, num_key_value_heads=8,
-               vocab_size=3000)]
+SHAPES = [dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, vocab_size=2000),
+          dict(hidden_size=256, intermediate_size=512, num_hidden_layers=3, num_attention_heads=8,
+               num_key_value_heads=8, vocab_size=3000)]
 
 
 def kept_for_backward(model, batch: int, length: int, precision: str, frozen: bool) -> int:
@@ -36,8 +37,9 @@ def kept_for_backward(model, batch: int, length: int, precision: str, frozen: bo
 
     dtype = {"bf16-mixed": torch.bfloat16, "fp32": None}[precision]
     # a frozen base with no adapter: gradients flow to the input embeddings, as in prompt tuning
-    inputs = {"input_ids": ids} if not frozen else {"inputs_embeds": model.get_input_embeddings()(ids).detach()
-                                                   .requires_grad_(not any(p.requires_grad for p in model.parameters()))}
+    adapters = any(p.requires_grad for p in model.parameters())
+    inputs = ({"inputs_embeds": model.get_input_embeddings()(ids).detach().requires_grad_(not adapters)} if frozen
+              else {"input_ids": ids})
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
         with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
             model(**inputs, labels=ids)
@@ -56,7 +58,7 @@ def test_full_fine_tuning_activations_are_what_autograd_keeps(shape, precision):
         assert abs(predicted / measured - 1) < 0.02, (shape, precision, batch, length, predicted, measured)
 
 
-@pytest.mark.parametrize("targets", [(), QV, ALL_PROJECTIONS])
+@pytest.mark.parametrize("targets", [(), DEFAULT_TARGETS, ALL_PROJECTIONS])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_frozen_16_bit_base_activations_are_what_autograd_keeps(shape, targets):
     """Prompt tuning (no target: gradients flow to the inputs) and LoRA on a bf16 base under autocast."""
