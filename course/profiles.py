@@ -80,15 +80,15 @@ def card_class(total_memory_bytes: int) -> CardClass:
 
 
 def profile_for_gpu(total_memory_bytes: int, capability: tuple[int, int]) -> Profile:
-    """The gpu profile sized for a card: its class's model and batch; bf16 from capability 8.0, float16 below.
+    """The gpu profile sized for a card: its class's model and batch, `course.training.mixed_precision` of its
+    capability (bf16 from 8.0, float16 below) and weights loaded in that 16-bit type."""
+    from course.training import mixed_precision
 
-    A T4 (7.5) says `torch.cuda.is_bf16_supported()` but only emulates bf16, slowly: the capability decides.
-    """
     cls = card_class(total_memory_bytes)
-    bf16 = tuple(capability) >= (8, 0)
+    precision = mixed_precision(capability)
     return replace(PROFILES["gpu"], model=cls.model, batch_size=cls.batch_size, card=cls.label,
-                   checkpointing=cls.checkpointing, dtype=torch.bfloat16 if bf16 else torch.float16,
-                   precision="bf16-mixed" if bf16 else "fp16-mixed")
+                   checkpointing=cls.checkpointing, precision=precision,
+                   dtype=torch.bfloat16 if precision == "bf16-mixed" else torch.float16)
 
 
 def memory_plan(profile: Profile) -> dict[str, int]:
@@ -108,7 +108,7 @@ def device_summary() -> str:
     if not torch.cuda.is_available():
         return "GPU: none"
     card = torch.cuda.get_device_properties(0)
-    return (f"GPU: {card.name}, {card.total_memory / 2**30:.1f} GiB, "
+    return (f"GPU: {card.name}, {card.total_memory / GIB:.1f} GiB, "
             f"compute capability {card.major}.{card.minor}")
 
 

@@ -85,15 +85,20 @@ def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
 PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
 
 
-def default_precision(device: torch.device | str) -> str:
-    """The precision of a training run on `device`: float32 on a CPU; bf16 mixed from GPU capability 8.0, else fp16.
+def mixed_precision(capability: tuple[int, int]) -> str:
+    """The mixed precision of a GPU of compute `capability`: bf16 from 8.0, fp16 below.
 
     `torch.cuda.is_bf16_supported()` says True on a T4 (7.5), where bf16 is emulated and slow; the capability does not.
     """
+    return "bf16-mixed" if tuple(capability) >= (8, 0) else "fp16-mixed"
+
+
+def default_precision(device: torch.device | str) -> str:
+    """The precision of a training run on `device`: float32 on a CPU, `mixed_precision` of the card on a GPU."""
     device = torch.device(device)
     if device.type != "cuda":
         return "fp32"
-    return "bf16-mixed" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16-mixed"
+    return mixed_precision(torch.cuda.get_device_capability(device))
 
 
 def float32_master_weights(params: list[torch.nn.Parameter]) -> None:
