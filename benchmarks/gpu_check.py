@@ -5,10 +5,10 @@
 
 Models are built from their configurations with random weights: no hub, no weight files (memory and speed do
 not depend on the values). For each training set-up of the labs (full fine-tuning, LoRA on q and v, LoRA r=16 on
-all projections, prompt tuning, prefix tuning, QLoRA, a DPO step) it runs a few steps of `course.training.train` at
-the profile's precision and checkpointing, and writes one JSON line: the measured peak
-(`torch.cuda.max_memory_allocated`) against `course.memory`'s prediction for one model in that set-up, tokens per
-second and the model FLOPs utilisation (6 x parameters x tokens per second when every weight trains or, in DPO, a
+all projections, prompt tuning, prefix tuning, QLoRA, a DPO step, a distillation step) it runs a few steps of
+`course.training.train` at the profile's precision and checkpointing, and writes one JSON line: the measured peak
+(`torch.cuda.max_memory_allocated`) against `course.memory`'s prediction for that set-up, tokens per second and the
+model FLOPs utilisation (6 x trained model's parameters x tokens per second when its layers train or, in DPO, a
 reference pass comes on top, 4 x when the base is frozen, against the card's dense 16-bit peak). Then
 bitsandbytes' NF4 on CUDA against its CPU result, bit for bit, timed (the exercise of lesson 07 is graded against
 the CPU result), and the 4-bit model's bytes against 16 bits for the profile's model. The QLoRA step loads the
@@ -27,7 +27,7 @@ from dataclasses import replace
 import torch
 
 from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
-from course.memory import (BYTES, CONTEXT_BYTES, Shape, activation_bytes, adapter_training_bytes,
+from course.memory import (ADAMW_BYTES, BYTES, CONTEXT_BYTES, Shape, activation_bytes, adapter_training_bytes,
                            full_fine_tuning_bytes, nf4_bytes, weights_bytes)
 from course.models import smollm2_config, smollm2_size
 from course.profiles import PROFILES, profile_for_gpu
@@ -57,6 +57,7 @@ def setups(profile) -> dict:
     """Each lab's training set-up: (how to make the model trainable, predicted bytes for one model, FLOPs factor)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    from course.distillation import freeze_embeddings
     from course.prefix_tuning import peft_prefix_config
     from course.prompt_tuning import peft_prompt_tuning_config
 
@@ -74,6 +75,8 @@ def setups(profile) -> dict:
         "QLoRA r=8 on all projections, NF4 + double quantization (lab 07)": (
             lambda model: lora(ALL_PROJECTIONS, 8)(prepare_model_for_kbit_training(model, False)), "qlora", 4),
         "DPO with LoRA r=8 on q, v, reference = adapter off (lab 08)": (lora(DEFAULT_TARGETS, 8), "dpo", 6),
+        "distillation: a student of the teacher's layers, CE + KL on cached teacher logits (lab 10)": (
+            lambda student: freeze_embeddings(student) and student, "distill", 6),
     }
 
 
@@ -107,6 +110,12 @@ def predicted(shape: Shape, kind, profile, tokens: int) -> int:
     if kind == "dpo":  # TRL checkpoints the layers; the reference pass's float32 log-probabilities come on top
         return (weights_bytes(shape, p) + tokens * shape.vocab * 4
                 + adapter_training_bytes(shape, tokens, p, DEFAULT_TARGETS, checkpointing=True))
+    if kind == "distill":  # the teacher in 16 bits; the student's layers train, its embeddings stay frozen
+        student = distill_shape(shape, profile)
+        frozen = student.vocab * student.hidden
+        return (weights_bytes(shape, p) + (student.params - frozen) * (ADAMW_BYTES + BYTES[p]) + frozen * BYTES[p]
+                + activation_bytes(student, tokens, p, checkpointing=profile.checkpointing)
+                + tokens * shape.vocab * (2 + BYTES[p] + 4 + 4))  # cached targets on the card, cast; two softmaxes
     if kind == "qlora":  # prepare_model_for_kbit_training holds the 16-bit parameters in float32
         upcast = (shape.params - shape.linear_params) * (4 - BYTES[p])
         return nf4_bytes(shape, p) + upcast + adapter_training_bytes(shape, tokens, p, ALL_PROJECTIONS)
@@ -115,6 +124,39 @@ def predicted(shape: Shape, kind, profile, tokens: int) -> int:
         return weights_bytes(shape, p) + adapter_training_bytes(shape, tokens, p, targets, r)
     virtual = kind[1] * profile.batch_size
     return weights_bytes(shape, p) + adapter_training_bytes(shape, tokens + virtual, p)
+
+
+def student_layers(n_teacher: int, profile) -> list[int]:
+    """The teacher layers lab 10's student keeps at `profile`'s sizes (fewer than the teacher's)."""
+    from course.distillation import distill_sizes, keep_layers
+
+    return keep_layers(n_teacher, min(distill_sizes(profile).student_layers, n_teacher - 1))
+
+
+def distill_shape(teacher: Shape, profile) -> Shape:
+    """The shape of lab 10's student of `teacher`."""
+    n = len(student_layers(teacher.layers, profile))
+    per_layer = (teacher.params - teacher.vocab * teacher.hidden - teacher.hidden) // teacher.layers
+    linear = teacher.linear_params // teacher.layers
+    return replace(teacher, layers=n, params=teacher.params - (teacher.layers - n) * per_layer,
+                   linear_params=n * linear)
+
+
+def ce_plus_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Lab 10's objective: half cross-entropy, half T^2 KL(teacher || student) at temperature T = 2."""
+    from trl.experimental.gkd import GKDTrainer
+
+    kl = GKDTrainer.generalized_jsd_loss(student_logits, teacher_logits, beta=0.0, temperature=2.0)
+    return 0.5 * torch.nn.functional.cross_entropy(student_logits, labels) + 0.5 * 4.0 * kl
+
+
+def predicted_weights(shape: Shape, kind, profile) -> int:
+    """course.memory's bytes for what set-up `kind` holds before training: a 16-bit or 4-bit model, or in
+    distillation the teacher and its student."""
+    if kind == "qlora":
+        return nf4_bytes(shape, profile.precision)
+    student = weights_bytes(distill_shape(shape, profile), profile.precision) if kind == "distill" else 0
+    return weights_bytes(shape, profile.precision) + student
 
 
 def load_4bit(folder: str, profile, device: str):
@@ -136,14 +178,22 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(0)
-    model = load_4bit(folder, profile, device) if kind == "qlora" else build(config, profile.dtype, device)
-    loaded = sum(quantized_weight_bytes(model).values())
-    if kind != "full":
-        model.requires_grad_(False)
-    model = make(model)
     rows, length = batch_shape(kind, profile)
     batch = {"input_ids": torch.randint(0, config.vocab_size, (rows, length), device=device)}
     batch |= {"attention_mask": torch.ones_like(batch["input_ids"]), "labels": batch["input_ids"]}
+    model = load_4bit(folder, profile, device) if kind == "qlora" else build(config, profile.dtype, device)
+    loaded = sum(quantized_weight_bytes(model).values())
+    batch_loss = (lambda i: dpo_loss(model, batch)) if kind == "dpo" else None
+    if kind == "distill":  # the teacher's logits are cached once (on the CPU, in float16), as the lab does
+        from course.distillation import distill_loss, student_from_teacher, teacher_logits
+
+        teacher, targets = model, teacher_logits(model, [batch])
+        model = student_from_teacher(teacher, student_layers(config.num_hidden_layers, profile))
+        loaded += sum(quantized_weight_bytes(model).values())
+        batch_loss = distill_loss(model, [batch], targets, ce_plus_kl)
+    elif kind != "full":
+        model.requires_grad_(False)
+    model = make(model)
     stamps: list[float] = []
 
     def stamp(step: int, loss: float) -> None:
@@ -152,22 +202,23 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
         stamps.append(time.perf_counter())
 
     stamp(-1, 0.0)
-    checkpointing = (profile.checkpointing and kind == "full") or kind == "dpo"
+    checkpointing = (profile.checkpointing and kind in ("full", "distill")) or kind == "dpo"
     losses = train(model, [batch], STEPS, 1e-5, precision=profile.precision, checkpointing=checkpointing,
-                   on_step=stamp, batch_loss=(lambda i: dpo_loss(model, batch)) if kind == "dpo" else None)
+                   on_step=stamp, batch_loss=batch_loss)
     step_s = min(b - a for a, b in zip(stamps, stamps[1:]))
     tokens = rows * length
     shape = Shape.of(config)
+    trained = distill_shape(shape, profile) if kind == "distill" else shape
     flops = card_peak(torch.cuda.get_device_properties(0).name) if on_gpu else None
     row = {"setup": name, "model": profile.model, "batch": rows, "length": length,
            "precision": profile.precision, "checkpointing": checkpointing,
            "loss_first": losses[0], "loss_last": losses[-1], "weights_GB": loaded / 1e9,
-           "predicted_weights_GB": (nf4_bytes if kind == "qlora" else weights_bytes)(shape, profile.precision) / 1e9,
+           "predicted_weights_GB": predicted_weights(shape, kind, profile) / 1e9,
            "predicted_GB": predicted(shape, kind, profile, tokens) / 1e9,
            "measured_GB": torch.cuda.max_memory_allocated() / 1e9 if on_gpu else None,
            "s_per_step": step_s, "tokens_per_s": tokens / step_s,
-           "mfu": factor * shape.params * tokens / step_s / flops if flops else None}
-    del model
+           "mfu": factor * trained.params * tokens / step_s / flops if flops else None}
+    del model, batch_loss
     return row
 
 
@@ -187,12 +238,14 @@ def nf4_check(profile, device: str) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     shape = Shape.of(smollm2_config(smollm2_size(profile.model)))
+    large = Shape.of(smollm2_config("1.7b"))
     return {"setup": "NF4 quantize", "elements": w.numel(), "device": device,
             "codes_equal_cpu": bool(torch.equal(unpack_4bit(packed.cpu(), w.numel()), codes)),
             "absmax_equal_cpu": bool(torch.equal(state.absmax.cpu(), absmax)), "seconds": seconds,
             "model": profile.model, "nf4_double_quant_GB": nf4_bytes(shape, profile.precision) / 1e9,
             "bf16_GB": weights_bytes(shape, "bf16-mixed") / 1e9,
-            "nf4_share_of_bf16": nf4_bytes(shape, profile.precision) / weights_bytes(shape, "bf16-mixed")}
+            "nf4_share_of_bf16": nf4_bytes(shape, profile.precision) / weights_bytes(shape, "bf16-mixed"),
+            "nf4_share_of_bf16_1.7B": nf4_bytes(large, "bf16-mixed") / weights_bytes(large, "bf16-mixed")}
 
 
 def main() -> None:

@@ -136,6 +136,13 @@ def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch
     `loss_fn(student_logits, teacher_logits, labels)` gets the reply positions only, shapes (n, vocab),
     (n, vocab) and (n,); returns the losses per step.
     """
+    return train(student, batches, steps, lr, on_step=on_step, seed=seed,
+                 batch_loss=distill_loss(student, batches, targets, loss_fn), checkpointing=checkpointing)
+
+
+def distill_loss(student, batches: list[dict[str, torch.Tensor]], targets: list[torch.Tensor],
+                 loss_fn: LossFn) -> Callable[[int], torch.Tensor]:
+    """`train`'s batch_loss for distillation: `loss_fn` on batch i's reply positions against its cached logits."""
     if len(batches) != len(targets):
         raise ValueError(f"{len(batches)} batches but teacher logits for {len(targets)}")
 
@@ -143,8 +150,7 @@ def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch
         logits, labels = logits_at_replies(student, batches[i])
         return loss_fn(logits, targets[i].to(logits.device, logits.dtype), labels)
 
-    return train(student, batches, steps, lr, on_step=on_step, seed=seed, batch_loss=batch_loss,
-                 checkpointing=checkpointing)
+    return batch_loss
 
 
 @torch.no_grad()
