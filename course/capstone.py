@@ -1,25 +1,25 @@
 """Lesson 11 (capstone): the source material's method table, measured on one task and one model family.
 
 Seven ways to make SmolLM2 follow the airline's refund policy, each built with the library and the
-settings its own lesson uses, each trained on the same batches for the same number of steps, each
-measured in a fresh Python process (so that its peak memory is its own):
+settings its own lesson uses, each trained on the same tokens (the same batches, steps and seeds), its
+learning rate chosen by a small sweep on validation data, over several seeds, each method in a fresh
+Python process:
 
-    python -m course.capstone --method lora --json      # one method, one JSON line
-    course capstone --profile cpu --out results          # all of them: table, CSV, plotly chart
+    python -m course.capstone --method lora --json      # one method: one JSON line per seed
+    course capstone --profile cpu --seeds 3 --out results   # all of them: table, CSV, plotly chart
 
-Columns: trainable parameters (count, % of the plain model's), peak memory during training (the
-process RSS high-water mark on a CPU, torch.cuda.max_memory_allocated on a GPU), median seconds per
-training step (the first step is warm-up and left out), training tokens per second (non-padding
-tokens / training wall time), policy accuracy on held-out requests (greedy replies, as lesson 06
-measures it) and the share of replies that take no refund decision, validation loss, and forgetting:
-the change of general-text perplexity (lesson 01's passages) that training caused, in % of the
-perplexity before training. Each row also records the 1-minute load average at its start and end.
+A row is one (method, seed). Policy accuracy is a held-out preference test: for each new request the model
+scores its policy reply and the same reply with the opposite refund decision; a pair of requests (one the
+airline's fault, one weather) counts when the model prefers the policy reply for both, so a model that takes
+one decision whatever the cause scores 0 and a coin 25%. Memory is the method's own bytes, summed from its
+tensors: the weights as stored (4-bit codes and their constants included), the gradients and AdamW's state of
+what trains, and the activations a training step saves for backward. Forgetting is the change of general-text
+perplexity (lesson 01's passages) that training caused, in % of the perplexity before.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import math
@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,17 +47,19 @@ class Sizes:
     steps: int  # optimizer steps
     batch: int  # examples per step
     max_len: int  # tokens per example (at most)
-    n_val: int  # airline validation examples for the loss
-    n_test: int  # held-out airline requests for the policy accuracy
-    max_new_tokens: int  # greedy reply length
+    n_val: int  # airline validation examples: the learning-rate sweep's loss
+    n_eval: int  # new held-out requests for the policy accuracy (pairs: even)
     n_general: int  # general_text passages for the perplexity (0 = all 100)
+    lr_factors: tuple[float, ...]  # the sweep: multiples of the method's lesson learning rate
+    seeds: int  # seeds per method at the chosen learning rate
 
 
 SIZES = {
-    "smoke": Sizes(steps=3, batch=2, max_len=64, n_val=4, n_test=4, max_new_tokens=16, n_general=4),
-    # sized for a shared 2-core CPU: prompt and prefix tuning decode with a full forward pass per new token
-    "cpu": Sizes(steps=12, batch=4, max_len=128, n_val=8, n_test=12, max_new_tokens=48, n_general=8),
-    "gpu": Sizes(steps=200, batch=16, max_len=256, n_val=60, n_test=60, max_new_tokens=96, n_general=0),
+    "smoke": Sizes(steps=3, batch=2, max_len=64, n_val=4, n_eval=4, n_general=4, lr_factors=(1,), seeds=2),
+    "cpu": Sizes(steps=16, batch=4, max_len=128, n_val=16, n_eval=128, n_general=8, lr_factors=(1 / 3, 1, 3),
+                 seeds=3),
+    "gpu": Sizes(steps=200, batch=16, max_len=256, n_val=60, n_eval=256, n_general=0, lr_factors=(1 / 3, 1, 3),
+                 seeds=3),
 }
 
 # ---------------------------------------------------------------- the methods
@@ -196,11 +198,11 @@ SOURCE_WORDS: dict[str, tuple[str, str]] = {
     "qlora": ("very high", "high"),
 }
 
-COLUMNS = ["method", "name", "alters", "trainable_params", "trainable_pct", "peak_memory_mib", "memory_measured_as",
-           "seconds_per_step", "tokens_per_second", "policy_accuracy", "policy_undecided", "val_loss_before",
-           "val_loss_after", "general_ppl_before", "general_ppl_after", "forgetting_pct", "lr", "steps", "batch",
-           "max_len", "n_test", "max_new_tokens", "n_general", "train_seconds", "run_seconds", "load_average", "model",
-           "profile", "device"]
+COLUMNS = ["method", "name", "alters", "seed", "lr", "lr_sweep", "trainable_params", "trainable_pct", "method_bytes",
+           "weights_bytes", "training_state_bytes", "activation_bytes", "s_per_step", "tokens_per_s", "train_tokens",
+           "n_eval", "policy_accuracy", "decision_accuracy", "trivial_accuracy", "val_loss_before", "val_loss_after",
+           "general_ppl_before", "general_ppl_after", "forgetting", "steps", "batch", "max_len", "n_general",
+           "train_seconds", "run_seconds", "load_average", "model", "profile", "device"]
 
 
 def require_profile(name: str | None) -> str:
@@ -247,102 +249,169 @@ def base_parameter_count(name: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@contextlib.contextmanager
-def peak_memory(device: str) -> Iterator[dict]:
-    """Peak memory of the block in `out["bytes"]`: torch.cuda.max_memory_allocated, else the RSS high-water mark."""
-    from course.full_ft import _PeakRSS, _trim
-
-    out: dict = {}
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        yield out
-        torch.cuda.synchronize()
-        out["bytes"] = torch.cuda.max_memory_allocated()
-        return
-    _trim()  # give back what earlier evaluations freed, so that the mark starts from what is held
-    with _PeakRSS() as tracker:
-        yield out
-    out["bytes"] = tracker.peak
+def tensor_bytes(tensors) -> int:
+    """Bytes of `tensors`, each storage counted once."""
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
 
 
-def memory_measure(device: str) -> str:
-    """How `peak_memory` measures on `device`, in words."""
-    return "torch.cuda.max_memory_allocated" if device.startswith("cuda") else "process RSS high-water mark (VmHWM)"
+def saved_activation_bytes(model, batch: dict[str, torch.Tensor], precision: str) -> int:
+    """Bytes a training forward pass over `batch` saves for backward, the model's own parameters left out."""
+    from course.training import to_device
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in params:
+            saved.append(t)
+        return t
+
+    device = next(model.parameters()).device
+    dtype = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}.get(precision)
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model(**to_device(batch, device)).loss.backward()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return tensor_bytes(saved)
 
 
-def timed_training(model, batches: list[dict], steps: int, lr: float, device: str, checkpointing: bool = False) -> dict:
-    """Train with `course.training.train`; peak memory, median step time after the first, tokens per second."""
+class _KeptAdamW(torch.optim.AdamW):
+    """AdamW that remembers its last instance, so that its state can be counted after `train`."""
+
+    last: torch.optim.AdamW | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        type(self).last = self
+
+
+def timed_training(model, batches: list[dict], steps: int, lr: float, seed: int, checkpointing: bool = False) -> dict:
+    """Train with `course.training.train`; median step time after the first, tokens per second, AdamW's state."""
     from course.training import train
 
     stamps: list[float] = []
-    with peak_memory(device) as peak:
-        start = time.perf_counter()
-        train(model, batches, steps, lr, on_step=lambda step, loss: stamps.append(time.perf_counter()),
-              checkpointing=checkpointing)
+    start = time.perf_counter()
+    train(model, batches, steps, lr, seed=seed, on_step=lambda step, loss: stamps.append(time.perf_counter()),
+          optimizer_class=_KeptAdamW, checkpointing=checkpointing)
     seconds = stamps[-1] - start
     step_times = [b - a for a, b in zip([start] + stamps, stamps)]
     tokens = sum(int(batches[i % len(batches)]["attention_mask"].sum()) for i in range(steps))
-    return {"peak_memory_mib": peak["bytes"] / MiB, "seconds_per_step": statistics.median(step_times[1:] or step_times),
-            "tokens_per_second": tokens / seconds, "train_seconds": seconds}
+    state = [t for s in _KeptAdamW.last.state.values() for t in s.values() if torch.is_tensor(t)]
+    return {"s_per_step": statistics.median(step_times[1:] or step_times), "tokens_per_s": tokens / seconds,
+            "train_tokens": tokens, "train_seconds": seconds, "optimizer_bytes": tensor_bytes(state)}
 
 
-def measure(method: str, profile: Profile) -> dict:
-    """Build `method`, train it on the profile's budget and measure one row of the comparison."""
-    from course.airline import policy_accuracy, refund_decision
+def method_memory(model, batch: dict[str, torch.Tensor], precision: str, optimizer_bytes: int) -> dict:
+    """The method's own bytes from its tensors: weights as stored, gradients and AdamW state, saved activations."""
+    from course.qlora import quantized_weight_bytes
+
+    weights = sum(quantized_weight_bytes(model).values())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    activations = saved_activation_bytes(model, batch, precision) if grads else 0
+    return {"weights_bytes": weights, "training_state_bytes": grads + optimizer_bytes, "activation_bytes": activations,
+            "method_bytes": weights + grads + optimizer_bytes + activations}
+
+
+def evaluate(model, tokenizer, spec: Method, size: Sizes, general_batches: list[dict]) -> dict:
+    """Held-out policy preference (paired and per request) and general-text perplexity."""
+    from course.airline import paired_accuracy, policy_preference
+    from course.data.make_airline_support import held_out
+    from course.training import eval_loss
+
+    right = policy_preference(model, tokenizer, held_out(size.n_eval), spec.system() if spec.system else None)
+    return {"n_eval": len(right), "policy_accuracy": paired_accuracy(right),
+            "decision_accuracy": sum(right) / len(right), "trivial_accuracy": 0.0,
+            "general_ppl_after": math.exp(eval_loss(model, general_batches))}
+
+
+def measure(method: str, profile: Profile, seeds: int | None = None) -> list[dict]:
+    """Build `method`, sweep its learning rate on validation loss (seed 0), train it on the profile's budget
+    with each seed at the chosen rate, and measure one row per seed."""
     from course.data import load_split
     from course.full_ft import text_batches
     from course.training import eval_loss, make_batches, trainable_parameters
 
     spec, size = METHODS[require_methods([method])[0]], SIZES[profile.name]
-    start, load = time.perf_counter(), os.getloadavg()[0]
-    torch.manual_seed(0)
-    model, tokenizer = spec.build(profile)
+    seeds = seeds or size.seeds
+    load = os.getloadavg()[0]
     general = [r["text"] for r in load_split("general_text", "test")][:size.n_general or None]
-    general_batches = text_batches(tokenizer, general, batch_size=8)
-    row = {"method": method, "name": spec.name, "alters": spec.alters,
-           "trainable_params": trainable_parameters(model)[0], "memory_measured_as": memory_measure(profile.device),
-           "general_ppl_before": math.exp(eval_loss(model, general_batches))}
-    row["trainable_pct"] = 100 * row["trainable_params"] / base_parameter_count(profile.model)
-    if spec.lr is not None:
-        train_rows = load_split("airline_support", "train")
-        train_batches = make_batches(tokenizer, train_rows, size.batch, size.max_len, seed=0)
-        val_batches = make_batches(tokenizer, load_split("airline_support", "validation")[:size.n_val], 8, size.max_len)
-        row["lr"] = spec.lr(profile)
-        row["val_loss_before"] = eval_loss(model, val_batches)
-        row |= timed_training(model, train_batches, size.steps, row["lr"], profile.device, profile.checkpointing)
-        row["val_loss_after"] = eval_loss(model, val_batches)
-        row["general_ppl_after"] = math.exp(eval_loss(model, general_batches))
-    else:  # nothing trained: the same weights, so the same perplexity
-        row["general_ppl_after"] = row["general_ppl_before"]
-    row["forgetting_pct"] = 100 * (row["general_ppl_after"] / row["general_ppl_before"] - 1)
-    test_rows = load_split("airline_support", "test")[:size.n_test]
-    system = spec.system() if spec.system else None
-    row["policy_accuracy"], replies = policy_accuracy(model, tokenizer, test_rows, size.max_new_tokens, system)
-    row["policy_undecided"] = sum(refund_decision(reply) is None for reply in replies) / len(replies)
-    row |= {"steps": size.steps, "batch": size.batch, "max_len": size.max_len, "n_test": len(test_rows),
-            "max_new_tokens": size.max_new_tokens, "n_general": len(general), "model": profile.model,
-            "profile": profile.name, "device": device_name(profile.device),
-            "run_seconds": time.perf_counter() - start, "load_average": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}
-    return {column: row.get(column) for column in COLUMNS}
+    train_rows = load_split("airline_support", "train")
+    val_rows = load_split("airline_support", "validation")[:size.n_val]
+
+    def run(seed: int, lr: float | None) -> dict:
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        model, tokenizer = spec.build(profile)
+        general_batches = text_batches(tokenizer, general, batch_size=8)
+        row = {"method": method, "name": spec.name, "alters": spec.alters, "seed": seed, "lr": lr,
+               "trainable_params": trainable_parameters(model)[0],
+               "general_ppl_before": math.exp(eval_loss(model, general_batches))}
+        optimizer_bytes = 0
+        if lr is not None:
+            batches = make_batches(tokenizer, train_rows, size.batch, size.max_len, seed=seed)
+            val_batches = make_batches(tokenizer, val_rows, 8, size.max_len)
+            row["val_loss_before"] = eval_loss(model, val_batches)
+            timing = timed_training(model, batches, size.steps, lr, seed, profile.checkpointing)
+            optimizer_bytes = timing.pop("optimizer_bytes")
+            row |= timing | {"val_loss_after": eval_loss(model, val_batches)}
+        else:
+            batches = make_batches(tokenizer, train_rows[:size.batch], size.batch, size.max_len)
+        row |= method_memory(model, batches[0], profile.precision, optimizer_bytes)
+        return {**row, "model_and_tokenizer": (model, tokenizer), "general_batches": general_batches,
+                "start": start}
+
+    if spec.lr is None:  # nothing trained: one row, the same for every seed
+        runs = [run(0, None)]
+        sweep = ""
+    else:
+        center = spec.lr(profile)
+        tried = {}
+        best = None
+        for factor in size.lr_factors:
+            candidate = run(0, center * factor)
+            tried[candidate["lr"]] = candidate["val_loss_after"]
+            if best is None or candidate["val_loss_after"] < best["val_loss_after"]:
+                best = candidate
+            else:
+                del candidate
+        sweep = "; ".join(f"{lr:.3g}: {loss:.3f}" for lr, loss in tried.items())
+        runs = [best] + [run(seed, best["lr"]) for seed in range(1, seeds)]
+    base = base_parameter_count(profile.model)
+    rows = []
+    for row in runs:
+        model, tokenizer = row.pop("model_and_tokenizer")
+        row |= evaluate(model, tokenizer, spec, size, row.pop("general_batches"))
+        row["forgetting"] = 100 * (row["general_ppl_after"] / row["general_ppl_before"] - 1)
+        row |= {"lr_sweep": sweep, "trainable_pct": 100 * row["trainable_params"] / base, "steps": size.steps,
+                "batch": size.batch, "max_len": size.max_len, "n_general": len(general), "model": profile.model,
+                "profile": profile.name, "device": device_name(profile.device),
+                "run_seconds": time.perf_counter() - row.pop("start"),
+                "load_average": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}
+        rows.append({column: row.get(column) for column in COLUMNS})
+        del model
+    return rows
 
 
 # ---------------------------------------------------------------- all methods, one process each
 
 
-def run_method(method: str, profile: str) -> dict:
-    """`measure` in a fresh Python process, so that its peak memory is its own; the row it printed."""
+def run_method(method: str, profile: str, seeds: int | None = None) -> list[dict]:
+    """`measure` in a fresh Python process, so that no method inherits another's memory; the rows it printed."""
     import course
 
     paths = [str(Path(course.__file__).parent.parent), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     env = {**os.environ, "COURSE_PROGRESS": "0", "COURSE_PROFILE": profile,
            "PYTHONPATH": os.pathsep.join(filter(None, paths))}  # the same `course` as this process
-    done = subprocess.run([sys.executable, "-m", "course.capstone", "--method", method, "--profile", profile, "--json"],
-                          capture_output=True, text=True, env=env)
+    command = [sys.executable, "-m", "course.capstone", "--method", method, "--profile", profile, "--json"]
+    done = subprocess.run(command + (["--seeds", str(seeds)] if seeds else []), capture_output=True, text=True,
+                          env=env)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise RuntimeError(f"{method} failed (exit {done.returncode}):\n{tail}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return [json.loads(line) for line in done.stdout.strip().splitlines() if line.startswith("{")]
 
 
 def writable_folder(out: str | Path) -> Path:
@@ -357,27 +426,35 @@ def writable_folder(out: str | Path) -> Path:
     return path
 
 
+
 def benchmark(profile: str, methods: list[str] | None = None, out: str | Path | None = None,
-              log: Callable[[str], None] = print) -> list[dict]:
+              seeds: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Run each method in its own process; write `out/<profile>.csv` and `out/<profile>.html` when `out` is given.
 
-    Bad input (an unknown profile or method, an output folder that cannot be written) fails before any work.
+    Bad input (an unknown profile or method, fewer than one seed, an output folder that cannot be written) fails
+    before any work.
     """
     profile, methods = require_profile(profile), require_methods(methods or list(METHODS))
+    if seeds is not None and seeds < 1:
+        raise CourseError(f"--seeds must be at least 1, not {seeds}")
     folder = writable_folder(out) if out is not None else None
-    log(f"capstone: {len(methods)} method(s), profile {profile}, each in its own process")
+    n = seeds or SIZES[profile].seeds
+    log(f"capstone: {len(methods)} method(s), profile {profile}, {n} seed(s), each method in its own process")
     rows = []
     for method in methods:
-        row = run_method(method, profile)
-        log(f"{method:>14}: {row['run_seconds']:6.1f} s (policy accuracy {row['policy_accuracy']:.0%})")
-        rows.append(row)
+        start = time.perf_counter()
+        done = run_method(method, profile, seeds)
+        accuracy = [r["policy_accuracy"] for r in done]
+        log(f"{method:>14}: {time.perf_counter() - start:6.1f} s, lr {done[0]['lr'] or '-'}, policy accuracy "
+            + ", ".join(f"{a:.0%}" for a in accuracy))
+        rows += done
     if folder is not None:
         write_csv(rows, folder / f"{profile}.csv")
         figure(rows).write_html(folder / f"{profile}.html", include_plotlyjs="directory")
     return rows
 
 
-# ---------------------------------------------------------------- the results: CSV, table, chart
+# ---------------------------------------------------------------- the results: CSV, summary, table, chart
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -412,64 +489,106 @@ def stored_results(folder: str | Path) -> dict[str, list[dict]]:
     return {name: read_csv(path) for name, path in paths.items() if path.exists()}
 
 
-# (column, header, format) of the printed table
+
+
+SUMMARY = ["policy_accuracy", "decision_accuracy", "val_loss_after", "forgetting", "method_bytes", "s_per_step",
+           "tokens_per_s"]
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """One row per method, in order: its first row's fields, with each `SUMMARY` column's mean over the seeds
+    and its sample standard deviation as `<column>_sd` (0 with one seed), and the seeds counted as `seeds`."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    out = []
+    for method in methods:
+        runs = [r for r in rows if r["method"] == method]
+        row = dict(runs[0]) | {"seeds": len(runs)}
+        for column in SUMMARY:
+            values = [r[column] for r in runs if r[column] is not None]
+            row[column] = statistics.fmean(values) if values else None
+            row[f"{column}_sd"] = statistics.stdev(values) if len(values) > 1 else (0.0 if values else None)
+        out.append(row)
+    return out
+
+
+# (column, header, format) of the printed table; mean ± sd where the column is in SUMMARY
 TABLE = [("name", "method", "{}"), ("trainable_params", "trainable", "{:,}"), ("trainable_pct", "%", "{:.3g}"),
-         ("peak_memory_mib", "peak MiB", "{:,.0f}"), ("seconds_per_step", "s/step", "{:.2f}"),
-         ("tokens_per_second", "tokens/s", "{:,.0f}"), ("policy_accuracy", "policy acc.", "{:.0%}"),
-         ("policy_undecided", "no decision", "{:.0%}"),
-         ("val_loss_before", "val loss before", "{:.3f}"), ("val_loss_after", "after", "{:.3f}"),
-         ("forgetting_pct", "forgetting %", "{:+.1f}")]
+         ("lr", "lr", "{:.3g}"), ("method_bytes", "MiB", "{:,.0f}"), ("s_per_step", "s/step", "{:.2f}"),
+         ("tokens_per_s", "tokens/s", "{:,.0f}"), ("policy_accuracy", "policy acc. (pairs)", "{:.0%}"),
+         ("decision_accuracy", "per request", "{:.0%}"), ("val_loss_after", "val loss after", "{:.3f}"),
+         ("forgetting", "forgetting %", "{:+.1f}")]
+
+
+def _cell(row: dict, column: str, fmt: str) -> str:
+    """A table cell: the value, or mean ± sd over seeds; '-' when there is none."""
+    value = row[column]
+    if value is None:
+        return "-"
+    scale = 1 / MiB if column == "method_bytes" else 1
+    text = fmt.format(value * scale)
+    sd = row.get(f"{column}_sd")
+    if sd and row["seeds"] > 1:
+        text += " ± " + fmt.format(sd * scale).lstrip("+")
+    return text
 
 
 def table(rows: list[dict]) -> str:
-    """The comparison as aligned text, with what memory measures and the device below it."""
+    """The comparison as aligned text, mean ± standard deviation over seeds, with the budget and device below."""
+    methods = summary(rows)
     cells = [[header for _, header, _ in TABLE]]
-    cells += [["-" if row[col] is None else fmt.format(row[col]) for col, _, fmt in TABLE] for row in rows]
+    cells += [[_cell(row, col, fmt) for col, _, fmt in TABLE] for row in methods]
     widths = [max(len(r[i]) for r in cells) for i in range(len(TABLE))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "-" * len(lines[0]))
     first = rows[0]
-    lines.append(f"peak memory: {first['memory_measured_as']}, during training; forgetting: change of general-text "
-                 f"perplexity caused by training; {first['steps']} steps of {first['batch']} x {first['max_len']} "
-                 f"tokens; {first['n_test']} test requests, {first['max_new_tokens']} new tokens")
+    seeds = max(row["seeds"] for row in methods)
+    lines.append(f"{seeds} seed(s) per method at the learning rate its sweep chose; {first['steps']} steps of "
+                 f"{first['batch']} x {first['max_len']} tokens; policy accuracy: {first['n_eval']} new requests in "
+                 f"pairs, a one-decision answer scores {first['trivial_accuracy']:.0%}; MiB: the method's tensors "
+                 "(weights, gradients, AdamW state, saved activations); forgetting: general-text perplexity change")
     lines.append(f"model {first['model']}, profile {first['profile']}, device {first['device']}")
     return "\n".join(lines)
 
 
 # (column, subplot title, log axis, label format) of the chart
 CHART = [("trainable_pct", "trainable parameters (% of the model, log)", True, "{:.3g}"),
-         ("peak_memory_mib", "peak memory during training (MiB)", False, "{:,.0f}"),
-         ("seconds_per_step", "seconds per training step", False, "{:.2f}"),
-         ("tokens_per_second", "training tokens per second", False, "{:,.0f}"),
-         ("policy_accuracy", "policy accuracy on held-out requests (%)", False, "{:.0f}"),
-         ("forgetting_pct", "forgetting: general-text perplexity change (%)", False, "{:+.1f}")]
+         ("method_bytes", "the method's memory (MiB, from its tensors)", False, "{:,.0f}"),
+         ("s_per_step", "seconds per training step", False, "{:.2f}"),
+         ("val_loss_after", "validation loss after training", False, "{:.2f}"),
+         ("policy_accuracy", "policy accuracy, held-out pairs (%)", False, "{:.0f}"),
+         ("forgetting", "forgetting: general-text perplexity change (%)", False, "{:+.1f}")]
 
 
 def figure(rows: list[dict]):
-    """Six bar charts, one per main column, a bar per method (a method without a value has no bar)."""
+    """Six bar charts, one bar per method: the mean over seeds with ± one standard deviation as error bars."""
     from plotly.subplots import make_subplots
 
+    methods = summary(rows)
     fig = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title, _, _ in CHART], vertical_spacing=0.16)
-    names = [row["name"] for row in rows]
+    names = [row["name"] for row in methods]
     for i, (column, _, log, fmt) in enumerate(CHART):
-        scale = 100 if column == "policy_accuracy" else 1
-        values = [None if row[column] is None else scale * row[column] for row in rows]
+        scale = {"policy_accuracy": 100, "method_bytes": 1 / MiB}.get(column, 1)
+        values = [None if row[column] is None else scale * row[column] for row in methods]
+        errors = [None if row.get(f"{column}_sd") is None else scale * row[f"{column}_sd"] for row in methods]
         fig.add_bar(x=names, y=values, showlegend=False, row=i // 3 + 1, col=i % 3 + 1,
+                    error_y={"type": "data", "array": errors, "visible": column in SUMMARY},
                     text=["" if v is None else fmt.format(v) for v in values], textposition="outside")
         fig.update_yaxes(type="log" if log else "linear", row=i // 3 + 1, col=i % 3 + 1)
+    fig.add_hline(y=25, line_dash="dot", annotation_text="coin: 25%", row=2, col=2)
     first = rows[0]
     budget = f"{first['steps']} steps of {first['batch']} x {first['max_len']} tokens each"
-    fig.update_layout(height=720, title=f"{first['model']}, {budget} ({first['profile']} profile; {first['device']})"
-                                        f"<br><sup>peak memory: {first['memory_measured_as']}</sup>")
+    seeds = max(row["seeds"] for row in methods)
+    fig.update_layout(height=720, title=f"{first['model']}, {budget}, {seeds} seed(s) ({first['profile']} profile; "
+                                        f"{first['device']})<br><sup>bars: mean over seeds; error bars: ± one "
+                                        "standard deviation</sup>")
     return fig
 
 
-# what the explorer can put on an axis: label -> column
-AXES = {"trainable parameters (% of the model)": "trainable_pct",
-        "peak memory during training (MiB)": "peak_memory_mib",
-        "seconds per training step": "seconds_per_step", "training tokens per second": "tokens_per_second",
-        "policy accuracy": "policy_accuracy", "validation loss after training": "val_loss_after",
-        "forgetting (% perplexity change)": "forgetting_pct"}
+# what the explorer can put on an axis: label -> column (means over seeds)
+AXES = {"trainable parameters (% of the model)": "trainable_pct", "the method's memory (bytes)": "method_bytes",
+        "seconds per training step": "s_per_step", "training tokens per second": "tokens_per_s",
+        "policy accuracy (pairs)": "policy_accuracy", "validation loss after training": "val_loss_after",
+        "forgetting (% perplexity change)": "forgetting"}
 
 
 LOG_AXES = {"trainable_pct"}  # spans five orders of magnitude
@@ -482,14 +601,16 @@ def _plottable(row: dict, label: str) -> bool:
 
 
 def trade_off(rows: list[dict], x: str, y: str):
-    """One point per method, `y` against `x` (labels of `AXES`); the title names the methods it cannot show."""
+    """One point per method (its mean over seeds), `y` against `x` (labels of `AXES`); the title names the methods
+    it cannot show."""
     import plotly.graph_objects as go
 
-    shown = [row for row in rows if _plottable(row, x) and _plottable(row, y)]
+    methods = summary(rows)
+    shown = [row for row in methods if _plottable(row, x) and _plottable(row, y)]
     fig = go.Figure(go.Scatter(x=[row[AXES[x]] for row in shown], y=[row[AXES[y]] for row in shown],
                                text=[row["name"] for row in shown], mode="markers+text", textposition="top center",
                                marker={"size": 14}))
-    missing = [row["name"] for row in rows if row not in shown]
+    missing = [row["name"] for row in methods if row not in shown]
     fig.update_layout(title=f"{y} against {x}" + (f" (not shown: {', '.join(missing)})" if missing else ""),
                       xaxis_title=x, yaxis_title=y, height=460)
     fig.update_xaxes(type="log" if AXES[x] in LOG_AXES else "linear")
@@ -501,14 +622,15 @@ def trade_off(rows: list[dict], x: str, y: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure one method in this process and print its row (JSON with --json, else the table)."""
+    """Measure one method in this process and print its rows (one JSON line per seed with --json, else the table)."""
     p = argparse.ArgumentParser(prog="python -m course.capstone", description=main.__doc__)
     p.add_argument("--method", required=True, choices=list(METHODS))
     p.add_argument("--profile", choices=list(PROFILES), help="default: $COURSE_PROFILE, else detected")
-    p.add_argument("--json", action="store_true", help="print the row as one JSON line")
+    p.add_argument("--seeds", type=int, help="seeds at the chosen learning rate (default: the profile's)")
+    p.add_argument("--json", action="store_true", help="print each row as one JSON line")
     args = p.parse_args(argv)
-    row = measure(args.method, get_profile(args.profile))
-    print(json.dumps(row) if args.json else table([row]))
+    rows = measure(args.method, get_profile(args.profile), args.seeds)
+    print("\n".join(json.dumps(row) for row in rows) if args.json else table(rows))
     return 0
 
 

@@ -97,10 +97,10 @@ def cmd_capstone(args) -> int:
 
     start = time.perf_counter()
     profile = require_profile(args.profile)
-    rows = benchmark(profile, args.methods, args.out)
+    rows = benchmark(profile, args.methods, args.out, args.seeds)
     out = Path(args.out)
     print(table(rows))
-    print(f"{len(rows)} method(s) in {time.perf_counter() - start:.0f} s; wrote {out / f'{profile}.csv'} and "
+    print(f"{len(rows)} run(s) in {time.perf_counter() - start:.0f} s; wrote {out / f'{profile}.csv'} and "
           f"{out / f'{profile}.html'}")
     return 0
 
@@ -133,9 +133,11 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("main", help="build all lessons and grade the reference solutions")
     m.add_argument("lessons", nargs="*", help="grade only these lessons' references (default: every graded lesson)")
     m.set_defaults(run=cmd_main)
-    k = sub.add_parser("capstone", help="measure the seven methods of lesson 11: table, CSV and plotly chart")
+    k = sub.add_parser("capstone", help="measure the seven methods of lesson 11 over seeds: table, CSV and plotly chart")
     k.add_argument("--profile", help="smoke, cpu or gpu (default: $COURSE_PROFILE, else detected)")
     k.add_argument("--methods", nargs="+", help="method ids (default: all, in syllabus order)")
+    k.add_argument("--seeds", type=int, help="seeds per method at the learning rate its sweep chose "
+                                             "(default: the profile's; 3 for cpu and gpu)")
     k.add_argument("--out", default="capstone-results", help="folder for <profile>.csv and <profile>.html "
                                                              "(default capstone-results)")
     k.set_defaults(run=cmd_capstone)

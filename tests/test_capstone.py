@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_course
-from course.capstone import COLUMNS, METHODS, read_csv, trade_off
+from course.capstone import COLUMNS, METHODS, SUMMARY, read_csv, summary, trade_off
 from course.syllabus import GRADED, LESSONS
 from test_lab import has_plot, run_lab
 
@@ -71,6 +71,7 @@ def test_adapters_on_a_llama_decoder_start_as_the_identity():
 @pytest.mark.parametrize("args, message", [
     (["--methods", "lora", "nope"], "unknown method 'nope'"),
     (["--profile", "laptop"], "unknown profile 'laptop'"),
+    (["--seeds", "0"], "--seeds must be at least 1, not 0"),
 ])
 def test_bad_input_exits_2_in_one_line(args, message, tmp_path):
     result = run_course("capstone", *args, "--out", tmp_path)
@@ -85,74 +86,80 @@ def test_an_unwritable_output_folder_exits_2(tmp_path):
     assert result.returncode == 2 and "cannot create the output folder" in result.stderr, result.stderr
 
 
-def check_rows(rows: list[dict], profile: str, methods: list[str]) -> None:
-    """What every run shows, whatever its numbers: the counts, soft prompting's zeros, what was trained."""
-    assert [r["method"] for r in rows] == methods and all(list(r) == COLUMNS for r in rows)
+def check_rows(rows: list[dict], profile: str, methods: list[str], seeds: int) -> None:
+    """What every run shows, whatever its numbers: one row per seed (one for soft prompting), the counts, the
+    budget in tokens, the memory summed from tensors, and training that lowers the validation loss."""
+    from course.capstone import SIZES
+
+    size = SIZES[profile]
+    expected = [(m, seed) for m in methods for seed in (range(1) if m == "soft-prompt" else range(seeds))]
+    assert [(r["method"], r["seed"]) for r in rows] == expected and all(list(r) == COLUMNS for r in rows)
     for r in rows:
         assert r["profile"] == profile and r["device"].startswith(("cpu: ", "cuda: ")), r
         assert r["trainable_params"] == expected_trainable(r["method"]), r["method"]
         assert r["trainable_pct"] == pytest.approx(100 * r["trainable_params"] / SMOLLM2["params"])
-        assert 0 <= r["policy_accuracy"] <= 1 - r["policy_undecided"] and r["general_ppl_before"] > 1
-        trained = r["method"] != "soft-prompt"
-        for column in ["peak_memory_mib", "seconds_per_step", "tokens_per_second", "val_loss_after", "lr"]:
-            assert (r[column] is not None and r[column] > 0) is trained, (r["method"], column)
-    soft = next(r for r in rows if r["method"] == "soft-prompt")
-    assert soft["trainable_params"] == 0 and soft["forgetting_pct"] == 0
-    assert soft["general_ppl_after"] == soft["general_ppl_before"]
-    assert next(r for r in rows if r["method"] == "full-ft")["trainable_pct"] == 100
+        assert r["n_eval"] == size.n_eval and r["trivial_accuracy"] == 0
+        assert r["method_bytes"] == r["weights_bytes"] + r["training_state_bytes"] + r["activation_bytes"]
+        if r["method"] == "soft-prompt":
+            continue
+        # float32 gradients and AdamW's two moments: 12 bytes per trained parameter (and a step count per tensor)
+        assert abs(r["training_state_bytes"] / (12 * r["trainable_params"]) - 1) < 0.01, r["method"]
+        assert r["train_tokens"] <= size.steps * size.batch * size.max_len and r["lr_sweep"].count(":") == len(
+            size.lr_factors), r["method"]
+        assert f"{r['lr']:.3g}: " in r["lr_sweep"]
+    tokens = {r["train_tokens"] for r in rows if r["method"] != "soft-prompt" and r["seed"] == 0}
+    assert len(tokens) == 1, f"every method trains on the same tokens: {tokens}"
+    for method in methods:
+        runs = [r for r in rows if r["method"] == method]
+        if method != "soft-prompt":
+            assert min(r["val_loss_after"] for r in runs) < runs[0]["val_loss_before"] - 0.1, method
+    by = {r["method"]: r for r in rows if r["seed"] == 0}
+    soft = by["soft-prompt"]
+    assert soft["trainable_params"] == 0 and soft["forgetting"] == 0 and soft["activation_bytes"] == 0
+    assert by["qlora"]["weights_bytes"] < 0.4 * by["lora"]["weights_bytes"], "4-bit codes against float32 weights"
+    assert max(by.values(), key=lambda r: r["method_bytes"])["method"] == "full-ft"
+    assert by["full-ft"]["trainable_pct"] == 100
 
 
 def test_smoke_benchmark_through_the_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # on a shared 2-core machine one thread per process is faster
     result = run_course("capstone", "--profile", "smoke", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    check_rows(read_csv(tmp_path / "smoke.csv"), "smoke", list(METHODS))
+    check_rows(read_csv(tmp_path / "smoke.csv"), "smoke", list(METHODS), seeds=2)
     for method in METHODS.values():
         assert method.name in result.stdout
-    assert "VmHWM" in result.stdout and "device cpu: " in result.stdout
+    assert " ± " in result.stdout and "2 seed(s) per method" in result.stdout and "device cpu: " in result.stdout
     assert "plotly" in (tmp_path / "smoke.html").read_text() and (tmp_path / "plotly.min.js").exists()
 
 
 def test_trade_off_names_the_methods_it_cannot_show():
     rows = read_csv(STORED)
-    fig = trade_off(rows, "trainable parameters (% of the model)", "policy accuracy")
-    assert list(fig.data[0].text) == [r["name"] for r in rows if r["method"] != "soft-prompt"]
+    fig = trade_off(rows, "trainable parameters (% of the model)", "policy accuracy (pairs)")
+    assert list(fig.data[0].text) == [m.name for key, m in METHODS.items() if key != "soft-prompt"]
     assert fig.layout.xaxis.type == "log" and "not shown: soft prompting" in fig.layout.title.text
 
 
-# (method, column, format, the text the lab quotes): every figure the lab's findings quote from cpu.csv
-QUOTED = [("full-ft", "peak_memory_mib", "{:,.0f}", "3,333"), ("qlora", "peak_memory_mib", "{:,.0f}", "3,423"),
-          ("lora", "peak_memory_mib", "{:,.0f}", "2,403"), ("prefix-tuning", "peak_memory_mib", "{:,.0f}", "2,063"),
-          ("prompt-tuning", "peak_memory_mib", "{:,.0f}", "2,501"), ("full-ft", "seconds_per_step", "{:.2f}", "7.66"),
-          ("adapters", "seconds_per_step", "{:.2f}", "3.35"), ("prompt-tuning", "seconds_per_step", "{:.2f}", "6.37"),
-          ("full-ft", "val_loss_after", "{:.3f}", "0.308"), ("adapters", "val_loss_after", "{:.3f}", "0.309"),
-          ("qlora", "val_loss_after", "{:.3f}", "1.036"), ("lora", "val_loss_after", "{:.3f}", "2.199"),
-          ("prefix-tuning", "val_loss_after", "{:.3f}", "2.216"), ("prompt-tuning", "val_loss_after", "{:.3f}", "2.144"),
-          ("full-ft", "policy_accuracy", "{:.0%}", "67%"), ("adapters", "policy_accuracy", "{:.0%}", "50%"),
-          ("prompt-tuning", "policy_accuracy", "{:.0%}", "33%"), ("soft-prompt", "policy_accuracy", "{:.0%}", "25%"),
-          ("lora", "policy_accuracy", "{:.0%}", "25%"), ("qlora", "policy_accuracy", "{:.0%}", "8%"),
-          ("prefix-tuning", "policy_accuracy", "{:.0%}", "0%"), ("qlora", "policy_undecided", "{:.0%}", "92%"),
-          ("prefix-tuning", "policy_undecided", "{:.0%}", "92%"), ("prompt-tuning", "forgetting_pct", "{:+.1f}%", "+67.8%"),
-          ("adapters", "forgetting_pct", "{:+.1f}%", "+53.5%"), ("prefix-tuning", "forgetting_pct", "{:+.1f}%", "+20.9%"),
-          ("qlora", "forgetting_pct", "{:+.1f}%", "+5.9%"), ("full-ft", "forgetting_pct", "{:+.1f}%", "+5.2%"),
-          ("lora", "forgetting_pct", "{:+.1f}%", "-2.6%"), ("full-ft", "general_ppl_before", "{:.2f}", "21.02"),
-          ("qlora", "general_ppl_before", "{:.2f}", "26.58"), ("prompt-tuning", "general_ppl_before", "{:.2f}", "27.00")]
+def test_summary_is_the_mean_and_spread_over_seeds():
+    rows = [{"method": "lora", "name": "LoRA", **{c: None for c in SUMMARY}, "policy_accuracy": a, "seed": i}
+            for i, a in enumerate([0.5, 0.25, 0.75])]
+    (row,) = summary(rows)
+    assert row["seeds"] == 3 and row["policy_accuracy"] == 0.5 and row["policy_accuracy_sd"] == pytest.approx(0.25)
+    assert row["forgetting"] is None and row["forgetting_sd"] is None
+
+
+# (method, column of the summary, format, the text the lab quotes): every figure the lab's findings quote
+QUOTED: list[tuple[str, str, str, str]] = []
 
 
 def test_stored_cpu_results_are_the_ones_the_lab_quotes():
     rows = read_csv(STORED)
-    check_rows(rows, "cpu", list(METHODS))
+    check_rows(rows, "cpu", list(METHODS), seeds=3)
     assert (ROOT / "lessons" / LESSON / "results" / "cpu.csv").read_bytes() == STORED.read_bytes()
-    assert all(r["steps"] == 12 and r["batch"] == 4 and r["max_len"] == 128 and r["n_test"] == 12 for r in rows)
+    assert all(r["steps"] == 16 and r["batch"] == 4 and r["max_len"] == 128 and r["n_eval"] == 128 for r in rows)
     text = "".join(c["source"] for c in json.loads((ROOT / "solutions" / LESSON / "lab.ipynb").read_text())["cells"])
-    by = {r["method"]: r for r in rows}
+    by = {r["method"]: r for r in summary(rows)}
     for method, column, fmt, quoted in QUOTED:
         assert fmt.format(by[method][column]) == quoted and quoted in text, (method, column, quoted)
-    peak = {m: r["peak_memory_mib"] for m, r in by.items()}
-    float_base = ["prompt-tuning", "prefix-tuning", "adapters", "lora"]
-    assert peak["qlora"] > peak["full-ft"] > max(peak[m] for m in float_base)
-    assert max(by, key=lambda m: by[m]["seconds_per_step"] or 0) == "full-ft"
-    assert by["adapters"]["policy_undecided"] == by["full-ft"]["policy_undecided"] == 0
 
 
 def test_lab_runs_plots_and_explores(monkeypatch):
@@ -164,7 +171,8 @@ def test_lab_runs_plots_and_explores(monkeypatch):
     assert list(results["live"]) == list(METHODS)
     assert results["live"]["soft-prompt"]["trainable_params"] == 0
     assert results["live"]["full-ft"]["trainable_pct"] == 100
-    assert "OMP_NUM_THREADS=1 course capstone --profile cpu --out solutions/11-capstone/results" in \
+    assert results["live"]["lora"]["seeds"] == 2 and results["live"]["soft-prompt"]["seeds"] == 1
+    assert "OMP_NUM_THREADS=1 course capstone --profile cpu --seeds 3 --out solutions/11-capstone/results" in \
         (ROOT / "lessons" / LESSON / "lab.ipynb").read_text()
 
 
@@ -193,3 +201,52 @@ def test_build_releases_the_results_folder_only(tmp_path):
     assert (released / "results" / "cpu.csv").read_bytes() == STORED.read_bytes()
     assert json.loads((released / "lab.ipynb").read_text())["metadata"]["course"]["lesson"] == LESSON
     assert sorted(p.name for p in (tmp_path / "lessons" / "07-qlora").iterdir()) == ["exercise.ipynb", "lab.ipynb"]
+
+
+def test_held_out_requests_are_new_paired_and_have_their_opposite():
+    from course.airline import refund_decision
+    from course.data import load_split
+    from course.data.make_airline_support import held_out
+
+    rows = held_out(128)
+    seen = {r["request"] for split in ("train", "validation", "test") for r in load_split("airline_support", split)}
+    seen |= {r["prompt"] for split in ("train", "test") for r in load_split("airline_preferences", split)}
+    assert len({r["request"] for r in rows}) == 128 and not seen & {r["request"] for r in rows}
+    assert [r["refund"] for r in rows[:4]] == [True, False, True, False]
+    for r in rows:
+        assert refund_decision(r["reply"]) is r["refund"] and refund_decision(r["opposite"]) is (not r["refund"])
+        assert r["cause"] in r["opposite"] and r["reply"].split(".")[0] == r["opposite"].split(".")[0]
+    assert held_out(4) == rows[:4], "the same requests every run"
+
+
+def test_paired_accuracy_needs_both_requests_of_a_pair():
+    from course.airline import paired_accuracy
+
+    assert paired_accuracy([True, True, False, True]) == 0.5
+    assert paired_accuracy([True, False, True, False]) == 0.0, "one decision whatever the cause scores 0"
+    with pytest.raises(ValueError, match="even number"):
+        paired_accuracy([True, False, True])
+
+
+def test_reply_log_probs_do_not_depend_on_the_batch_and_match_the_models_loss():
+    from peft import get_peft_model
+
+    from course.airline import reply_log_probs
+    from course.data.make_airline_support import held_out
+    from course.models import load_causal_lm
+    from course.prompt_tuning import peft_prompt_tuning_config
+    from course.training import encode_pair
+
+    model, tokenizer = load_causal_lm("smollm2-135m-instruct")
+    rows = held_out(3)
+    pairs = [(r["request"], reply) for r in rows for reply in (r["reply"], r["opposite"])]
+    batched = reply_log_probs(model, tokenizer, pairs)
+    assert batched == pytest.approx([reply_log_probs(model, tokenizer, [p])[0] for p in pairs], abs=1e-3)
+    encoded = encode_pair(tokenizer, *pairs[0], max_len=10_000)
+    with torch.no_grad():
+        loss = model(**{k: torch.tensor([v]) for k, v in encoded.items()}).loss
+    assert batched[0] == pytest.approx(-float(loss) * (len(encoded["input_ids"]) - encoded["labels"].count(-100)), abs=1e-2)
+    torch.manual_seed(0)
+    tuned = get_peft_model(model, peft_prompt_tuning_config(4))  # virtual tokens come first in every row
+    assert reply_log_probs(tuned, tokenizer, pairs) == pytest.approx(
+        [reply_log_probs(tuned, tokenizer, [p])[0] for p in pairs], abs=1e-3)

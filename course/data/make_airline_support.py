@@ -137,6 +137,35 @@ def draw_splits(rng: random.Random, sizes: dict[str, int], seen: set[str],
     return splits
 
 
+def opposite_reply(row: dict) -> str:
+    """`row`'s reply with the opposite refund decision and next step, the rest unchanged (same cause, same words)."""
+    kind = "cancellation" if "cancelled" in row["request"] else "delay"
+    swaps = [(REFUND_YES, REFUND_NO), (NEXT_YES, NEXT_NO)]
+    reply = row["reply"]
+    for yes, no in swaps:
+        have, other = (yes, no) if row["refund"] else (no, yes)
+        sentences = [t.format(cause=row["cause"], kind=kind) for t in have]
+        i = next((i for i, sentence in enumerate(sentences) if sentence in reply), None)
+        if i is None:
+            raise ValueError(f"not a reply of this generator: {reply!r}")
+        reply = reply.replace(sentences[i], other[i % len(other)].format(cause=row["cause"], kind=kind))
+    return reply
+
+
+HELD_OUT_SEED = 2026
+
+
+def held_out(n: int) -> list[dict]:
+    """`n` new requests (airline's fault and weather alternating, in none of the bundled airline sets), each with
+    its policy reply and the `opposite` reply: the capstone's held-out preference test."""
+    from course.data.make_airline_preferences import generate as preferences
+
+    seen = {r["request"] for rows in generate().values() for r in rows}
+    seen |= {r["prompt"] for rows in preferences().values() for r in rows}
+    return draw_splits(random.Random(HELD_OUT_SEED), {"held_out": n}, seen,
+                       lambda ex, _: {**ex, "opposite": opposite_reply(ex)})["held_out"]
+
+
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
     """Build the splits: unique requests, half airline-fault and half weather in each split."""
     return draw_splits(random.Random(seed), SPLITS, set(), lambda ex, _: ex)
