@@ -178,7 +178,7 @@ def test_lab_sizes_cover_every_profile():
 
 def test_smollm2_counts_and_gpu_figures_are_the_measured_ones():
     rows = [json.loads(line) for line in (ROOT / "solutions/01-full-fine-tuning/gpu_training_memory_h200.jsonl").open()]
-    setups = {"full-fp32": "float32", "full-mixed": "bf16 mixed (float32 master)"}
+    setups = {"full-fp32": "float32", "full-mixed": "bf16 autocast (float32 weights)"}
     for row in rows:
         if row["setup"] in setups:
             name = f"SmolLM2-{row['model'].upper()}"
@@ -201,6 +201,7 @@ def test_memory_parts_are_the_bytes_torch_holds(precision, dtype):
         assert sum(parts.values()) == held and parts["float32 master copy"] == 0, (precision, name)
         net.zero_grad(set_to_none=True)
     assert sum(memory_parts(10, "adamw", "bf16 mixed (float32 master)").values()) == 160  # the exercise's 16 bytes again
+    assert memory_parts(10, "adamw", "bf16 autocast (float32 weights)") == memory_parts(10, "adamw", "float32")
 
 
 def test_memory_figure_states_the_choice_and_the_lab_formula():
