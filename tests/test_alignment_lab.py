@@ -37,4 +37,3 @@ def test_alignment_lab_runs_and_shows_its_results():
     rows = {r["model"]: r for r in results["comparison"]}
     assert list(rows) == ["before SFT", "SFT", "SFT + RL", "SFT + DPO"]
     assert rows["SFT"]["win rate vs SFT"] == 0.5
-    assert rows["SFT"]["policy accuracy"] >= rows["before SFT"]["policy accuracy"] + 0.25, "SFT teaches the policy"
