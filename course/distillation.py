@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -33,22 +34,26 @@ SoftenFn = Callable[[torch.Tensor, float], torch.Tensor]  # (logits, T) -> proba
 class DistillSizes:
     """How big the lab's runs are in one profile."""
 
-    teacher_steps: int  # LoRA steps that adapt the teacher to the airline domain before distilling
+    teacher_steps: int  # full fine-tuning steps (lesson 01's) that make the teacher an airline expert
     n_train: int  # training examples whose teacher logits are cached
     student_steps: int  # optimizer steps of each student run (CE only and CE + KL: the same)
     student_layers: int  # transformer layers the student keeps (of the teacher's 30)
     student_lr: float
     latency_tokens: int  # new tokens per timed generation
     latency_repeats: int
+    seeds: int  # student runs per objective, each seed a different order of the same batches
 
 
 def distill_sizes(profile: Profile) -> DistillSizes:
     """The lab's sizes in `profile` (the profile changes sizes, never the code path)."""
     if profile.name == "smoke":
-        return DistillSizes(2, 8, 4, 4, 1e-3, 8, 3)
+        return DistillSizes(teacher_steps=2, n_train=8, student_steps=12, student_layers=4, student_lr=1e-3,
+                            latency_tokens=8, latency_repeats=3, seeds=2)
     if profile.name == "cpu":
-        return DistillSizes(16, 96, 40, 6, 1e-3, 32, 5)
-    return DistillSizes(120, 0, 300, 8, 5e-4, 64, 10)
+        return DistillSizes(teacher_steps=30, n_train=96, student_steps=40, student_layers=6, student_lr=1e-3,
+                            latency_tokens=32, latency_repeats=5, seeds=3)
+    return DistillSizes(teacher_steps=120, n_train=0, student_steps=300, student_layers=8, student_lr=5e-4,
+                        latency_tokens=64, latency_repeats=10, seeds=3)
 
 
 def keep_layers(n_teacher: int, n_student: int) -> list[int]:
@@ -131,13 +136,17 @@ def teacher_logits(teacher, batches: list[dict[str, torch.Tensor]],
 def distill(student, batches: list[dict[str, torch.Tensor]], targets: list[torch.Tensor], steps: int, lr: float,
             loss_fn: LossFn, seed: int = 0, on_step: Callable[[int, float], None] | None = None,
             checkpointing: bool = False) -> list[float]:
-    """AdamW on the student's trainable parameters, cycling over `batches` and their cached teacher logits.
+    """AdamW on the student's trainable parameters, cycling over `batches` and their cached teacher logits in an
+    order drawn from `seed` (the same seed, the same order).
 
     `loss_fn(student_logits, teacher_logits, labels)` gets the reply positions only, shapes (n, vocab),
     (n, vocab) and (n,); returns the losses per step.
     """
-    return train(student, batches, steps, lr, on_step=on_step, seed=seed,
-                 batch_loss=distill_loss(student, batches, targets, loss_fn), checkpointing=checkpointing)
+    batch_loss = distill_loss(student, batches, targets, loss_fn)  # checks that every batch has its logits
+    order = list(range(len(batches)))
+    random.Random(seed).shuffle(order)
+    return train(student, [batches[i] for i in order], steps, lr, on_step=on_step, seed=seed,
+                 batch_loss=lambda i: batch_loss(order[i]), checkpointing=checkpointing)
 
 
 def distill_loss(student, batches: list[dict[str, torch.Tensor]], targets: list[torch.Tensor],

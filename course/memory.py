@@ -137,7 +137,8 @@ def lab_peaks(profile) -> dict[str, int]:
     06 trains LoRA on q and v; 07 keeps a 4-bit QLoRA model beside a 16-bit copy it trains LoRA on (all seven
     projections), after holding float32 and 16-bit copies together; 08 holds four copies for DPO (TRL
     checkpoints the layers); 09 four copies and LoRA r=16 on all projections at length 192; 10 the teacher,
-    two students of `student_layers` layers (one float32) and the one it trains.
+    two students of `student_layers` layers (one float32) and the one it trains, after fully fine-tuning
+    the teacher as 01 does.
     """
     from course.capstone import SIZES as CAPSTONE
     from course.distillation import distill_sizes
@@ -168,8 +169,9 @@ def lab_peaks(profile) -> dict[str, int]:
         "08-alignment": 4 * w + adapter_training_bytes(s, 2 * max(2, b // 2) * (length + 64), p, DEFAULT_TARGETS,
                                                        checkpointing=True),
         "09-rag-vs-fine-tuning": 4 * w + adapter_training_bytes(s, b * 192, p, ALL_PROJECTIONS, 16),
-        "10-distillation": w + weights_bytes(student, p) + 4 * student.params
-        + full_fine_tuning_bytes(student, p) + activation_bytes(student, b * length, p, checkpointing=ckpt),
+        "10-distillation": max(full_fine_tuning_bytes(s, p) + activation_bytes(s, b * length, p, checkpointing=ckpt),
+                               w + weights_bytes(student, p) + 4 * student.params + full_fine_tuning_bytes(student, p)
+                               + activation_bytes(student, b * length, p, checkpointing=ckpt)),
         "11-capstone": full_fine_tuning_bytes(s, p)
         + activation_bytes(s, capstone.batch * capstone.max_len, p, checkpointing=ckpt),
     }

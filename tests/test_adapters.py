@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 
 import pytest
 import torch
@@ -138,8 +139,10 @@ def test_meta_counts_pin_the_paper_headline(layers, d, ffn, base, m, adapters):
 def test_latency_table_times_every_model():
     model = tiny_classifier()
     batch = {"input_ids": torch.randint(0, 60, (2, 5)), "labels": torch.zeros(2, dtype=torch.long)}
-    table = latency_table({"a": model, "b": copy.deepcopy(model)}, batch, repeats=3, warmup=1)
-    assert list(table) == ["a", "b"] and all(v > 0 for v in table.values())
+    slow = copy.deepcopy(model)
+    slow.register_forward_hook(lambda module, args, output: time.sleep(0.3))
+    table = latency_table({"a": model, "slow": slow}, batch, repeats=3, warmup=1)
+    assert list(table) == ["a", "slow"] and table["slow"] - table["a"] > 0.15, table  # seconds per pass
 
 
 def test_lab_sizes_cover_every_profile():

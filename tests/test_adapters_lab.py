@@ -24,11 +24,9 @@ def test_adapters_lab_runs_and_shows_its_results():
         assert run["trainable"] == expected[method], method
         assert abs(run["share"] - expected[method] / MINILM) < 1e-9
         assert run["frozen_changed"] == 0, method
-        assert run["s_per_step"] > 0 and 0 <= run["accuracy"] <= 1
     assert results["merge_max_abs_diff"] < 1e-4
     for table in results["latency_ms"].values():
         assert list(table) == ["plain model", "adapters", "LoRA (not merged)", "LoRA merged"]
-        assert all(v > 0 for v in table.values())
     assert "merged LoRA: a plain BertForSequenceClassification" in text
     macs = results["encoder_macs_per_token"]
     assert macs == {"plain model": 10_616_832, "adapters": 10_838_016, "LoRA (not merged)": 10_690_560,

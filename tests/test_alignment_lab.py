@@ -37,4 +37,3 @@ def test_alignment_lab_runs_and_shows_its_results():
     rows = {r["model"]: r for r in results["comparison"]}
     assert list(rows) == ["before SFT", "SFT", "SFT + RL", "SFT + DPO"]
     assert rows["SFT"]["win rate vs SFT"] == 0.5
-    assert all(0 <= r["policy accuracy"] <= 1 for r in rows.values())

@@ -22,7 +22,7 @@ def test_full_ft_lab_runs_and_shows_its_results():
         assert abs(m["persistent"] - m["predicted"]) < 0.05 * m["predicted"], (name, m)
         assert m["peak"] > m["persistent"], "activations come on top"
     assert results["accuracy_before"] < 0.3, "a random head is near chance"
-    assert 0 <= results["accuracy_after"] <= 1
+    assert results["accuracy_after"] > results["accuracy_before"] + 0.07, "a few steps of training beat the random head"
     forgetting = results["forgetting"]
     assert forgetting["full"]["trainable_params"] == 134_515_008
     assert forgetting["lora"]["trainable_params"] == 460_800

@@ -17,7 +17,8 @@ def test_prefix_tuning_lab_runs_and_shows_its_results():
     assert list(runs) == ["prompt tuning", "prefix tuning", "prefix tuning + projection (512)"]
     assert [r["trainable_params"] for r in runs.values()] == [SMOL_PROMPT_10, SMOL_PREFIX_10, SMOL_PREFIX_10_PROJECTION_512]
     assert all(r["base_weights_changed"] == 0 for r in runs.values()), runs
-    assert all(r["seconds_per_step"] > 0 for r in runs.values())
+    drop = {name: r["val_loss_before"] - r["val_loss_after"] for name, r in runs.items()}
+    assert drop["prefix tuning"] > 2 * drop["prompt tuning"], ("keys and values in every layer learn faster", drop)
     # a zero prefix is not a no-op (it takes some attention), and the smoke run's six steps already lower the loss
     prefix = runs["prefix tuning"]
     assert prefix["val_loss_before"] > results["val_loss_plain_model"]

@@ -12,6 +12,7 @@ import torch
 from peft import get_peft_model
 
 from course.models import causal_lm_path, load_causal_lm
+from course.persona import grumpy_rate
 from course.plots import loss_curves
 from course.prompt_tuning import (GRUMPY_SYSTEM_PROMPT, N_VIRTUAL_TOKENS, generate_persona_reply, nearest_figure,
                                   nearest_tokens, peft_prompt_tuning_config, persona_replies, prompt_vectors,
@@ -129,7 +130,8 @@ def test_persona_replies_scores_each_reply(smollm2):
     model, tokenizer = smollm2
     rows = [{"request": "Hi! How do tides work?"}, {"request": "Quick question: photosynthesis?"}]
     rate, replies = persona_replies(model, tokenizer, rows, max_new_tokens=4)
-    assert len(replies) == 2 and 0 <= rate <= 1
+    assert len(replies) == 2 and rate == grumpy_rate(replies)
+    assert replies[1] == generate_persona_reply(model, tokenizer, rows[1]["request"], 4)
 
 
 def test_loss_curves_draws_one_line_per_run():

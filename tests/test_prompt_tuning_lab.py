@@ -19,8 +19,7 @@ def test_prompt_tuning_lab_runs_and_shows_its_results():
     assert results["val_loss_text_after"] < results["val_loss_text_before"], results
     assert results["val_loss_random_after"] < results["val_loss_random_before"], results
     assert results["val_loss_random_before"] > results["val_loss_text_before"], "random vectors start worse than the text"
-    for key in ["grumpy_rate_base", "grumpy_rate_system_prompt", "grumpy_rate_text_after", "grumpy_rate_random_after"]:
-        assert 0 <= results[key] <= 1, key
     assert 0 < results["text_cosine_to_start"] < 1, "the trained vectors moved"
-    assert 0 <= results["text_vectors_nearest_is_init"] <= 11
+    assert results["text_vectors_nearest_is_init"] >= 9, "vectors started from words stay nearest to those words"
+    assert results["random_top_cosine"] < 0.3, "random vectors sit far from every word's embedding"
     assert "SYSTEM PROMPT:" in text and "TUNED   :" in text and "nearest" in text

@@ -21,10 +21,9 @@ def test_soft_prompting_lab_runs_and_shows_its_results():
     assert settings["zero-shot"]["prompt tokens"] < tokens[0]
     parts = results["prompt_token_parts"]
     assert [round(sum(p[k] for p in parts.values()), 6) for k in (0, 1, 2, 4)] == [round(t, 6) for t in tokens]
-    for row in settings.values():
-        assert 0 <= row["strict compliance"] <= min(row["right decision"], row["acknowledges"]) <= 1
+    for row in settings.values():  # strict compliance needs both parts
+        assert row["strict compliance"] <= min(row["right decision"], row["acknowledges"]), row
     assert set(results["injection"]) == {f"{m}/{a}" for m in ("plain", "defended")
                                          for a in ("none", "ignore", "role", "escape")}
-    assert all(0 <= v <= 1 for v in results["injection"].values())
     assert "You are a helpful AI assistant named SmolLM" in text, "the template's default system prompt is shown"
     assert "<request>" in text

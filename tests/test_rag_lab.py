@@ -18,7 +18,6 @@ def test_rag_lab_runs_and_shows_its_results():
     assert systems["RAG"]["accuracy"] > systems["base"]["accuracy"], "retrieved facts add knowledge"
     for row in systems.values():
         assert abs(row["accuracy"] + row["hallucination"] + row["abstention"] - 1) < 1e-9
-        assert 0 <= row["style"] <= 1
     assert results["lora_loss_last"] < results["lora_loss_first"]
     assert set(results["categories"]["airline"]) == {"Unknown"}, "the base model knows none of the airline's facts"
     assert sum(results["categories"]["general"].values()) == 8, "the smoke profile probes 8 general questions"
