@@ -426,7 +426,6 @@ def writable_folder(out: str | Path) -> Path:
     return path
 
 
-
 def benchmark(profile: str, methods: list[str] | None = None, out: str | Path | None = None,
               seeds: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Run each method in its own process; write `out/<profile>.csv` and `out/<profile>.html` when `out` is given.
@@ -445,7 +444,8 @@ def benchmark(profile: str, methods: list[str] | None = None, out: str | Path | 
         start = time.perf_counter()
         done = run_method(method, profile, seeds)
         accuracy = [r["policy_accuracy"] for r in done]
-        log(f"{method:>14}: {time.perf_counter() - start:6.1f} s, lr {done[0]['lr'] or '-'}, policy accuracy "
+        lr = f"{done[0]['lr']:.3g}" if done[0]["lr"] else "-"
+        log(f"{method:>14}: {time.perf_counter() - start:6.1f} s, lr {lr}, policy accuracy "
             + ", ".join(f"{a:.0%}" for a in accuracy))
         rows += done
     if folder is not None:
@@ -487,8 +487,6 @@ def stored_results(folder: str | Path) -> dict[str, list[dict]]:
     """The runs stored in `folder` as <profile>.csv, by profile."""
     paths = {name: Path(folder) / f"{name}.csv" for name in PROFILES}
     return {name: read_csv(path) for name, path in paths.items() if path.exists()}
-
-
 
 
 SUMMARY = ["policy_accuracy", "decision_accuracy", "val_loss_after", "forgetting", "method_bytes", "s_per_step",

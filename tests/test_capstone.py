@@ -147,8 +147,22 @@ def test_summary_is_the_mean_and_spread_over_seeds():
     assert row["forgetting"] is None and row["forgetting_sd"] is None
 
 
-# (method, column of the summary, format, the text the lab quotes): every figure the lab's findings quote
-QUOTED: list[tuple[str, str, str, str]] = []
+# (method, column of the summary, format, the text the lab quotes): the figures the lab's findings rank by
+# (bytes are quoted in MiB)
+QUOTED: list[tuple[str, str, str, str]] = [
+    ("qlora", "policy_accuracy", "{:.0%}", "QLoRA 40% ± 15"), ("full-ft", "policy_accuracy", "{:.0%}", "37% ± 19"),
+    ("adapters", "policy_accuracy", "{:.0%}", "35% ± 13"), ("lora", "policy_accuracy", "{:.0%}", "27% ± 9"),
+    ("prefix-tuning", "policy_accuracy", "{:.0%}", "22% ± 2"), ("prompt-tuning", "policy_accuracy", "{:.0%}", "18% ± 6"),
+    ("soft-prompt", "policy_accuracy", "{:.0%}", "soft prompting 14%"),
+    ("full-ft", "val_loss_after", "{:.3f}", "full fine-tuning 0.144"), ("adapters", "val_loss_after", "{:.3f}", "0.199"),
+    ("qlora", "val_loss_after", "{:.3f}", "QLoRA 0.223"), ("lora", "val_loss_after", "{:.3f}", "LoRA 0.769"),
+    ("prefix-tuning", "val_loss_after", "{:.3f}", "1.194"), ("prompt-tuning", "val_loss_after", "{:.3f}", "1.957"),
+    ("full-ft", "method_bytes", "{:,.0f}", "full fine-tuning 2,853 MiB"), ("qlora", "method_bytes", "{:,.0f}", "1,353"),
+    ("lora", "method_bytes", "{:,.0f}", "LoRA's 1,227"), ("full-ft", "s_per_step", "{:.2f}", "8.75 s"),
+    ("qlora", "forgetting", "{:+.0f}", "QLoRA +29% ± 8"), ("full-ft", "forgetting", "{:+.0f}", "+34% ± 10"),
+    ("lora", "forgetting", "{:+.0f}", "LoRA +48% ± 9"), ("adapters", "forgetting", "{:+.0f}", "+95% ± 22"),
+    ("prefix-tuning", "forgetting", "{:+.0f}", "+542% ± 265"),
+]
 
 
 def test_stored_cpu_results_are_the_ones_the_lab_quotes():
@@ -159,7 +173,13 @@ def test_stored_cpu_results_are_the_ones_the_lab_quotes():
     text = "".join(c["source"] for c in json.loads((ROOT / "solutions" / LESSON / "lab.ipynb").read_text())["cells"])
     by = {r["method"]: r for r in summary(rows)}
     for method, column, fmt, quoted in QUOTED:
-        assert fmt.format(by[method][column]) == quoted and quoted in text, (method, column, quoted)
+        value, sd = by[method][column], by[method][f"{column}_sd"]
+        scale = 2 ** -20 if column.endswith("bytes") else 1
+        figure = fmt.format(value * scale) + ("%" if column == "forgetting" else "")
+        assert figure in quoted and quoted in text, (method, column, figure, quoted)
+        if "±" in quoted:  # the spread as the lab writes it: points for accuracy and forgetting
+            spread = quoted.split("± ")[1]
+            assert spread == (f"{100 * sd:.0f}" if column == "policy_accuracy" else f"{sd:.0f}"), (method, spread)
 
 
 def test_lab_runs_plots_and_explores(monkeypatch):
