@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -16,8 +17,11 @@ COURSE = str(Path(sys.executable).parent / "course")
 
 # Every test, and every kernel the tests start, runs the smoke profile and fills its own model
 # cache, as a fresh machine would (the first load converts the GGUF, about 25 s).
+# The cache is removed when the tests end (about 0.5 GB each run; CI machines are reused).
 os.environ["COURSE_PROFILE"] = "smoke"
-os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-test-cache-"))
+if "COURSE_CACHE" not in os.environ:
+    os.environ["COURSE_CACHE"] = tempfile.mkdtemp(prefix="course-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["COURSE_CACHE"], ignore_errors=True)
 os.environ["COURSE_ROOT"] = str(ROOT)
 
 
