@@ -27,7 +27,7 @@ def test_alignment_lab_runs_and_shows_its_results():
     prompt_tokens = len(tokenizer(chat_prompt(tokenizer, first["request"]), add_special_tokens=False)["input_ids"])
     assert results["sft_masked_tokens"] == prompt_tokens < results["sft_tokens"], "exactly the chat prompt is masked"
     assert "·" * prompt_tokens in text
-    assert results["sft_loss_last"] < results["sft_loss_first"]
+    assert results["sft_loss_last"] < results["sft_loss_first"] - 0.3, "SFT learns the replies (3.103 -> 2.424)"
     assert results["rm_test_accuracy"] >= 0.75
     assert results["dpo_margin_first"] == 0, "at the first step the policy is the reference"
     assert results["dpo_margin_last"] > 0

@@ -23,7 +23,12 @@ def test_soft_prompting_lab_runs_and_shows_its_results():
     assert [round(sum(p[k] for p in parts.values()), 6) for k in (0, 1, 2, 4)] == [round(t, 6) for t in tokens]
     for row in settings.values():  # strict compliance needs both parts
         assert row["strict compliance"] <= min(row["right decision"], row["acknowledges"]), row
+    # measured with 1 and with 2 threads: 1-shot 2 of 4 right, 4-shot 0; the role injection 2 of 2 behind the defence
+    assert settings["system + 4-shot"]["right decision"] <= settings["system + 1-shot"]["right decision"] - 0.5, \
+        "on a 135M model more examples do not buy more right decisions"
     assert set(results["injection"]) == {f"{m}/{a}" for m in ("plain", "defended")
                                          for a in ("none", "ignore", "role", "escape")}
+    injection = results["injection"]
+    assert injection["defended/role"] >= injection["defended/none"] + 0.5, "the role injection beats the defence"
     assert "You are a helpful AI assistant named SmolLM" in text, "the template's default system prompt is shown"
     assert "<request>" in text
