@@ -1,4 +1,4 @@
-"""The `course` command: build, grade, check, main (build + grade the reference solutions), and capstone."""
+"""The `course` command: build, grade, export, check, main (build + grade the reference solutions), and capstone."""
 
 from __future__ import annotations
 
@@ -49,6 +49,13 @@ def cmd_grade(args) -> int:
           f"grades.csv in {out}")
     if args.csv:
         write_csv(Path(args.csv), args.lesson, records)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from autograder.export import export
+
+    print(export(Path(args.root), Path(args.to), args.format))
     return 0
 
 
@@ -126,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--memory-gib", type=float,
                    help=f"address space per kernel process in GiB (default {Limits.memory / 2**30:g})")
     g.set_defaults(run=cmd_grade)
+    e = sub.add_parser("export", help="every lesson's grades in an nbgrader course folder, as one CSV")
+    e.add_argument("root", help="the nbgrader course folder (its nbgrader_config.py is read)")
+    e.add_argument("--to", required=True, help="the CSV file to write")
+    e.add_argument("--format", choices=["nbgrader", "canvas"], default="nbgrader",
+                   help="nbgrader's export columns (default), or Canvas's gradebook import")
+    e.set_defaults(run=cmd_export)
     c = sub.add_parser("check", help="run a notebook and report which public tests pass")
     c.add_argument("lesson")
     c.add_argument("notebook")

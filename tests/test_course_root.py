@@ -1,0 +1,169 @@
+"""Reading an instructor's nbgrader course folder (autograder/course_root.py): its config, deadlines, roster."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from autograder.course_root import Student, course_config, parse_due, read_roster
+from course.errors import CourseError
+
+
+@pytest.fixture
+def no_user_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "no-jupyter-config"))
+
+
+def test_course_config_reads_the_root_renames_legacy_keys_and_leaves_the_cwd(tmp_path, no_user_config):
+    root = tmp_path / "course"
+    root.mkdir()
+    (root / "nbgrader_config.py").write_text('c = get_config()\nc.NbGrader.course_id = "llm-course"\n'
+                                            'c.LateSubmissionPlugin.penalty_method = "zero"\n')
+    cwd = os.getcwd()
+    config = course_config(root)
+    from nbgrader.coursedir import CourseDirectory
+
+    course = CourseDirectory(config=config)
+    assert (course.course_id, course.root) == ("llm-course", str(root)), "NbGrader.course_id is nbgrader's old name"
+    assert config.LateSubmissionPlugin.penalty_method == "zero"
+    assert course.format_path(course.submitted_directory, "alice", "09-x") == str(root / "submitted/alice/09-x")
+    assert os.getcwd() == cwd
+
+
+def test_a_root_without_config_is_nbgraders_default_and_a_broken_one_fails_in_one_line(tmp_path, no_user_config):
+    from nbgrader.coursedir import CourseDirectory
+
+    assert CourseDirectory(config=course_config(tmp_path)).course_id == ""
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config(\nc.x = 1\n")
+    with pytest.raises(CourseError, match=r"nbgrader_config.py: SyntaxError") as error:
+        course_config(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("text, utc", [("2024-03-01 23:59:00 UTC", datetime(2024, 3, 1, 23, 59)),
+                                       ("2024-03-01 17:59 America/Chicago", datetime(2024, 3, 1, 23, 59)),
+                                       ("2024-03-01T17:59:00-06:00", datetime(2024, 3, 1, 23, 59)),
+                                       ("2024-03-01 23:59", datetime(2024, 3, 1, 23, 59))])
+def test_parse_due_gives_naive_utc_as_nbgrader_stores_it(text, utc):
+    assert parse_due(text) == utc
+
+
+@pytest.mark.parametrize("text, message", [("2024-03-01 23:59 PST", "unknown time zone 'PST'"),
+                                           ("next friday", "is not a date and time")])
+def test_a_due_date_nbgrader_would_misread_is_refused(text, message):
+    with pytest.raises(CourseError, match=message):
+        parse_due(text)
+
+
+def test_roster_headers_are_read_as_nbgrader_and_lms_exports_write_them(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\ufeffStudent ID,First Name,Last Name,Email,Section\n"
+                      "alice,Alice,Liddell,alice@example.org,A\n\n"
+                      "bob,,Builder,,B\n")
+    assert read_roster(roster) == [Student("alice", "Alice", "Liddell", "alice@example.org"),
+                                   Student("bob", None, "Builder", None)]
+
+
+@pytest.mark.parametrize("text, message", [("name,email\nalice,a@x\n", "no id column"),
+                                           ("id,email\nalice,a@x\nalice,b@x\n", "line 3: student alice is listed "
+                                                                                "twice"),
+                                           ("id,email\n,a@x\n", "line 2: no student id"),
+                                           ("", "the file is empty")])
+def test_a_bad_roster_fails_in_one_line(tmp_path, text, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    with pytest.raises(CourseError, match=message):
+        read_roster(roster)
+    with pytest.raises(CourseError, match="No such file"):
+        read_roster(tmp_path / "missing.csv")
+
+
+@pytest.fixture
+def gradebook(tmp_path, no_user_config, monkeypatch):
+    """A course root whose gradebook holds two lessons: alice graded in both (09 late, with a penalty),
+    bob in 09 with a cell that awaits manual grading, carol in neither."""
+    from nbgrader.api import Gradebook
+
+    from autograder.run import tools_on_path
+
+    root = tmp_path / "course"
+    root.mkdir()
+    (root / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.course_id = "llm-course"\n')
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", "llm-course") as gb:
+        for lesson, due, cells in [("09-rag", datetime(2024, 3, 8), {"t1": 2, "essay": 3}),
+                                   ("02-soft", datetime(2024, 3, 1), {"t1": 4})]:
+            gb.update_or_create_assignment(lesson, duedate=due)
+            gb.update_or_create_notebook("exercise", lesson)
+            for cell, points in cells.items():
+                gb.update_or_create_grade_cell(cell, "exercise", lesson, max_score=points, cell_type="code")
+        gb.update_or_create_student("alice", first_name="Alice", last_name="Liddell", email="alice@example.org")
+        gb.update_or_create_student("bob")
+        gb.update_or_create_student("carol", first_name="Carol")
+        scores = {("alice", "09-rag"): {"t1": 2, "essay": 3}, ("alice", "02-soft"): {"t1": 3},
+                  ("bob", "09-rag"): {"t1": 1, "essay": None}}
+        for (student, lesson), cells in scores.items():
+            submission = gb.add_submission(lesson, student)
+            for grade in submission.notebooks[0].grades:
+                grade.auto_score = cells[grade.name]
+                grade.needs_manual_grade = grade.auto_score is None
+            if (student, lesson) == ("alice", "09-rag"):
+                submission.notebooks[0].late_submission_penalty = 1.5
+        gb.db.commit()
+    return root
+
+
+def test_export_writes_nbgraders_csv_for_every_lesson_and_student(gradebook, tmp_path):
+    from autograder.export import export
+
+    summary = export(gradebook, tmp_path / "grades.csv")
+    assert summary == f"wrote {tmp_path / 'grades.csv'}: 2 lessons x 3 students"
+    import csv
+
+    rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(open(tmp_path / "grades.csv"))}
+    assert len(rows) == 6
+    assert (rows["09-rag", "alice"]["raw_score"], rows["09-rag", "alice"]["score"]) == ("5.0", "3.5")
+    assert rows["02-soft", "carol"]["score"] == "0.0" and rows["02-soft", "alice"]["last_name"] == "Liddell"
+
+
+def test_canvas_export_has_the_import_columns_points_row_and_blank_pending_scores(gradebook, tmp_path):
+    from autograder.export import export
+
+    summary = export(gradebook, tmp_path / "canvas.csv", "canvas")
+    assert summary.endswith("; 1 submissions await manual grading, left blank")
+    import csv
+
+    header, points, *students = list(csv.reader(open(tmp_path / "canvas.csv")))
+    assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "02-soft", "09-rag"], "by due date"
+    assert points == ["Points Possible", "", "", "", "", "4", "5"]
+    assert students == [["Liddell, Alice", "", "alice", "alice@example.org", "", "3", "3.5"],
+                        ["bob", "", "bob", "", "", "0", ""], ["Carol", "", "carol", "", "", "0", "0"]]
+
+
+def test_export_without_a_gradebook_fails_in_one_line(tmp_path, no_user_config):
+    from conftest import run_course
+
+    done = run_course("export", tmp_path, "--to", tmp_path / "grades.csv")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (f"course export: error: {tmp_path}: no gradebook ({tmp_path / 'gradebook.db'}); "
+                                   f"grade into it first with course grade --out {tmp_path}")
+    assert not (tmp_path / "grades.csv").exists()
+
+
+def test_nbgrader_export_runs_the_canvas_plugin_as_course_export_does(gradebook, tmp_path):
+    import subprocess
+    import sys
+
+    from autograder.export import export
+    from autograder.run import tools_on_path
+    from conftest import ROOT
+
+    export(gradebook, tmp_path / "ours.csv", "canvas")
+    with tools_on_path():
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(tmp_path / "theirs.csv"),
+                               "--exporter=autograder.export.CanvasCsvExportPlugin"], cwd=gradebook,
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "theirs.csv").read_text() == (tmp_path / "ours.csv").read_text()
