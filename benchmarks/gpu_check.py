@@ -19,6 +19,7 @@ one's quantization constants included).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import tempfile
 import time
@@ -101,9 +102,9 @@ def dpo_loss(model, batch: dict[str, torch.Tensor], beta: float = 0.1) -> torch.
     return -torch.nn.functional.logsigmoid(beta * (margin[:half] - margin[half:])).mean()
 
 
-def predicted(shape: Shape, kind, profile, tokens: int) -> int:
-    """course.memory's bytes for one model trained in set-up `kind` on `tokens` tokens per step."""
-    p = profile.precision
+def predicted(config, kind, profile, tokens: int) -> int:
+    """course.memory's bytes for one model of `config` trained in set-up `kind` on `tokens` tokens per step."""
+    shape, p = Shape.of(config), profile.precision
     if kind == "full":
         return full_fine_tuning_bytes(shape, p) + activation_bytes(shape, tokens, p,
                                                                    checkpointing=profile.checkpointing)
@@ -111,7 +112,7 @@ def predicted(shape: Shape, kind, profile, tokens: int) -> int:
         return (weights_bytes(shape, p) + tokens * shape.vocab * 4
                 + adapter_training_bytes(shape, tokens, p, DEFAULT_TARGETS, checkpointing=True))
     if kind == "distill":  # the teacher in 16 bits; the student's layers train, its embeddings stay frozen
-        student = distill_shape(shape, profile)
+        student = distill_shape(config, profile)
         frozen = student.vocab * student.hidden
         return (weights_bytes(shape, p) + (student.params - frozen) * (ADAMW_BYTES + BYTES[p]) + frozen * BYTES[p]
                 + activation_bytes(student, tokens, p, checkpointing=profile.checkpointing)
@@ -133,13 +134,11 @@ def student_layers(n_teacher: int, profile) -> list[int]:
     return keep_layers(n_teacher, min(distill_sizes(profile).student_layers, n_teacher - 1))
 
 
-def distill_shape(teacher: Shape, profile) -> Shape:
-    """The shape of lab 10's student of `teacher`."""
-    n = len(student_layers(teacher.layers, profile))
-    per_layer = (teacher.params - teacher.vocab * teacher.hidden - teacher.hidden) // teacher.layers
-    linear = teacher.linear_params // teacher.layers
-    return replace(teacher, layers=n, params=teacher.params - (teacher.layers - n) * per_layer,
-                   linear_params=n * linear)
+def distill_shape(teacher_config, profile) -> Shape:
+    """The shape of lab 10's student of a teacher of `teacher_config`: the same config with fewer layers."""
+    student = copy.deepcopy(teacher_config)
+    student.num_hidden_layers = len(student_layers(teacher_config.num_hidden_layers, profile))
+    return Shape.of(student)
 
 
 def ce_plus_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -150,12 +149,13 @@ def ce_plus_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, label
     return 0.5 * torch.nn.functional.cross_entropy(student_logits, labels) + 0.5 * 4.0 * kl
 
 
-def predicted_weights(shape: Shape, kind, profile) -> int:
+def predicted_weights(config, kind, profile) -> int:
     """course.memory's bytes for what set-up `kind` holds before training: a 16-bit or 4-bit model, or in
     distillation the teacher and its student."""
+    shape = Shape.of(config)
     if kind == "qlora":
         return nf4_bytes(shape, profile.precision)
-    student = weights_bytes(distill_shape(shape, profile), profile.precision) if kind == "distill" else 0
+    student = weights_bytes(distill_shape(config, profile), profile.precision) if kind == "distill" else 0
     return weights_bytes(shape, profile.precision) + student
 
 
@@ -207,14 +207,13 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
                    on_step=stamp, batch_loss=batch_loss)
     step_s = min(b - a for a, b in zip(stamps, stamps[1:]))
     tokens = rows * length
-    shape = Shape.of(config)
-    trained = distill_shape(shape, profile) if kind == "distill" else shape
+    trained = distill_shape(config, profile) if kind == "distill" else Shape.of(config)
     flops = card_peak(torch.cuda.get_device_properties(0).name) if on_gpu else None
     row = {"setup": name, "model": profile.model, "batch": rows, "length": length,
            "precision": profile.precision, "checkpointing": checkpointing,
            "loss_first": losses[0], "loss_last": losses[-1], "weights_GB": loaded / 1e9,
-           "predicted_weights_GB": predicted_weights(shape, kind, profile) / 1e9,
-           "predicted_GB": predicted(shape, kind, profile, tokens) / 1e9,
+           "predicted_weights_GB": predicted_weights(config, kind, profile) / 1e9,
+           "predicted_GB": predicted(config, kind, profile, tokens) / 1e9,
            "measured_GB": torch.cuda.max_memory_allocated() / 1e9 if on_gpu else None,
            "s_per_step": step_s, "tokens_per_s": tokens / step_s,
            "mfu": factor * trained.params * tokens / step_s / flops if flops else None}

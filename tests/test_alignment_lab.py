@@ -37,3 +37,4 @@ def test_alignment_lab_runs_and_shows_its_results():
     rows = {r["model"]: r for r in results["comparison"]}
     assert list(rows) == ["before SFT", "SFT", "SFT + RL", "SFT + DPO"]
     assert rows["SFT"]["win rate vs SFT"] == 0.5
+    assert results["stability_runs"] == 18, "the stored study: 2 methods x 3 learning rates x 3 seeds"
