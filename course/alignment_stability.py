@@ -98,10 +98,11 @@ def judge(model, tokenizer, scorer, requests: list[str], rows: list[dict], max_n
     return row, replies, rewards
 
 
-def study(profile: Profile, methods: list[str], seeds: int | None = None,
-          log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
+def study(profile: Profile, methods: list[str], seeds: int | None = None, log: Callable[[str], None] = print,
+          save: Callable[[list[dict], list[dict]], None] | None = None) -> tuple[list[dict], list[dict]]:
     """Train the SFT model and the reward model once, then each method at each learning rate and seed from the SFT
-    model; (rows, replies), the SFT model's row first."""
+    model; (rows, replies), the SFT model's row first. `save(rows, replies)` is called after each run, so that a
+    long study keeps what it has measured."""
     from course.alignment import (RewardScorer, dpo_trainer, load_preferences, logged, reward_trainer, rloo_trainer,
                                   sft_trainer, stage_steps)
     from course.capstone import device_name
@@ -159,6 +160,8 @@ def study(profile: Profile, methods: list[str], seeds: int | None = None,
                                          profile.max_new_tokens, (sft_replies, sft_rewards))
                 rows.append(row | judged | common)
                 replies.append({"method": method, "lr": lr, "seed": seed, "requests": requests, "replies": texts})
+                if save is not None:
+                    save(rows, replies)
                 log(f"{method} lr {lr:g} seed {seed}: {seconds:.0f} s, mean reward {judged['mean_reward']:.3f} "
                     f"(SFT {sft_row['mean_reward']:.3f}), policy accuracy {judged['policy_accuracy']:.0%}, "
                     f"replies changed {judged['replies_changed']:.0%}")
@@ -261,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = writable_folder(args.out)
     profile = get_profile(args.profile)
     start = time.perf_counter()
-    rows, replies = study(profile, args.methods, args.seeds)
-    write(rows, replies, folder, f"{'_'.join(args.methods)}_{profile.name}")
+    stem = f"{'_'.join(args.methods)}_{profile.name}"
+    rows, replies = study(profile, args.methods, args.seeds,
+                          save=lambda rows, replies: write(rows, replies, folder, stem))
     print(f"{len(rows) - 1} runs in {time.perf_counter() - start:.0f} s; wrote {folder}")
     return 0
 
