@@ -7,6 +7,8 @@ trains a fresh LoRA adapter with TRL's trainer, then answers the same held-out r
     python -m course.alignment_stability --profile cpu --methods dpo --out solutions/08-alignment/results
 
 writes `dpo_cpu.csv` (one row per run, and the SFT model's row) and `dpo_cpu_replies.jsonl` (every reply).
+With `--cache DIR` the first study saves the SFT and reward models and later ones load them, so that
+studies of one method or learning rate each can run side by side (`--lrs`).
 The forward passes are counted by hooks on the networks while they train: a call of the policy network
 (the reference is the same network with its adapter off) or of the reward model, and the token positions
 it read.
@@ -98,40 +100,61 @@ def judge(model, tokenizer, scorer, requests: list[str], rows: list[dict], max_n
     return row, replies, rewards
 
 
-def study(profile: Profile, methods: list[str], seeds: int | None = None, log: Callable[[str], None] = print,
-          save: Callable[[list[dict], list[dict]], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """Train the SFT model and the reward model once, then each method at each learning rate and seed from the SFT
-    model; (rows, replies), the SFT model's row first. `save(rows, replies)` is called after each run, so that a
-    long study keeps what it has measured."""
-    from course.alignment import (RewardScorer, dpo_trainer, load_preferences, logged, reward_trainer, rloo_trainer,
-                                  sft_trainer, stage_steps)
-    from course.capstone import device_name
+def shared_stages(profile: Profile, cache: Path | None, log: Callable[[str], None] = print):
+    """(SFT model, tokenizer, reward scorer), trained as the lab trains them (seed 0), or loaded from `cache` where
+    an earlier study saved them, so that studies run side by side share one SFT model."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from course.alignment import RewardScorer, load_preferences, reward_trainer, sft_trainer, stage_steps
     from course.data import load_split
     from course.models import load_causal_lm
 
-    size = SIZES[profile.name]
-    seeds = seeds or size.seeds
+    if cache is not None and (cache / "reward").exists():
+        sft_model = AutoModelForCausalLM.from_pretrained(cache / "sft", dtype=profile.dtype).to(profile.device)
+        rm = AutoModelForSequenceClassification.from_pretrained(cache / "reward").to(profile.device)
+        log(f"SFT and reward model loaded from {cache}")
+        return (sft_model.eval(), AutoTokenizer.from_pretrained(cache / "sft"),
+                RewardScorer(rm, AutoTokenizer.from_pretrained(cache / "reward")))
     steps = stage_steps(profile)
     cut = (lambda rows: rows[:profile.n_train]) if profile.n_train else (lambda rows: rows)
-    pref_train, pref_test = cut(load_preferences("train")), load_preferences("test")[:size.n_eval]
-    requests = [r["prompt"] for r in pref_test]
     torch.manual_seed(0)
     base, tokenizer = load_causal_lm(profile.model, profile.dtype, profile.device)
     t0 = time.perf_counter()
     sft = sft_trainer(base, tokenizer, cut(load_split("airline_support", "train")), profile, steps["sft"])
     sft.train()
     sft_model = sft.model.merge_and_unload().eval()
-    rm = reward_trainer(pref_train, profile, steps["reward"])
+    rm = reward_trainer(cut(load_preferences("train")), profile, steps["reward"])
     rm.train()
-    scorer = RewardScorer(rm.model, rm.processing_class)
     log(f"SFT ({steps['sft']} steps) and reward model ({steps['reward']} steps): {time.perf_counter() - t0:.0f} s")
+    if cache is not None:
+        for model, tok, name in [(sft_model, tokenizer, "sft"), (rm.model, rm.processing_class, "reward")]:
+            model.save_pretrained(cache / name)
+            tok.save_pretrained(cache / name)
+    return sft_model, tokenizer, RewardScorer(rm.model, rm.processing_class)
+
+
+def study(profile: Profile, methods: list[str], seeds: int | None = None, lrs: list[float] | None = None,
+          cache: Path | None = None, log: Callable[[str], None] = print,
+          save: Callable[[list[dict], list[dict]], None] | None = None) -> tuple[list[dict], list[dict]]:
+    """Each method at each learning rate (`lrs`: a subset of the profile's) and seed, from the SFT model;
+    (rows, replies), the SFT model's row first. `save(rows, replies)` is called after each run, so that a long
+    study keeps what it has measured."""
+    from course.alignment import dpo_trainer, load_preferences, logged, rloo_trainer
+    from course.capstone import device_name
+
+    size = SIZES[profile.name]
+    seeds = seeds or size.seeds
+    pref_train = load_preferences("train")[:profile.n_train or None]
+    pref_test = load_preferences("test")[:size.n_eval]
+    requests = [r["prompt"] for r in pref_test]
+    sft_model, tokenizer, scorer = shared_stages(profile, cache, log)
     common = {"profile": profile.name, "model": profile.model, "device": device_name(profile.device)}
     sft_row, sft_replies, sft_rewards = judge(sft_model, tokenizer, scorer, requests, pref_test,
                                               profile.max_new_tokens)
     rows = [{"method": "sft", **sft_row, **common}]
     replies = [{"method": "sft", "lr": None, "seed": None, "requests": requests, "replies": sft_replies}]
     for method in methods:
-        for lr in size.lrs[method]:
+        for lr in [lr for lr in size.lrs[method] if lrs is None or lr in lrs]:
             for seed in range(seeds):
                 policy = copy.deepcopy(sft_model)
                 counters = {"policy": ForwardCounter(policy), "reward": ForwardCounter(scorer.model)}
@@ -255,17 +278,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=list(PROFILES), help="default: $COURSE_PROFILE, else detected")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--seeds", type=int, help="default: the profile's")
+    p.add_argument("--lrs", type=float, nargs="+", help="a subset of the profile's learning rates (default: all)")
+    p.add_argument("--cache", help="folder where the SFT and reward models are saved, or loaded from when there")
     p.add_argument("--out", required=True, help="folder for <methods>_<profile>.csv and _replies.jsonl")
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         raise CourseError(f"--seeds must be at least 1, not {args.seeds}")
+    profile = get_profile(args.profile)
+    known = {lr for m in args.methods for lr in SIZES[profile.name].lrs[m]}
+    if args.lrs and not set(args.lrs) <= known:
+        raise CourseError(f"--lrs must be among {', '.join(f'{lr:g}' for lr in sorted(known))}")
     from course.capstone import writable_folder
 
     folder = writable_folder(args.out)
-    profile = get_profile(args.profile)
     start = time.perf_counter()
-    stem = f"{'_'.join(args.methods)}_{profile.name}"
-    rows, replies = study(profile, args.methods, args.seeds,
+    stem = "_".join(args.methods) + "".join(f"-{lr:g}" for lr in args.lrs or []) + f"_{profile.name}"
+    rows, replies = study(profile, args.methods, args.seeds, args.lrs, Path(args.cache) if args.cache else None,
                           save=lambda rows, replies: write(rows, replies, folder, stem))
     print(f"{len(rows) - 1} runs in {time.perf_counter() - start:.0f} s; wrote {folder}")
     return 0
