@@ -363,25 +363,11 @@ def measure(method: str, profile: Profile, seeds: int | None = None) -> list[dic
         return {**row, "model_and_tokenizer": (model, tokenizer), "general_batches": general_batches,
                 "start": start}
 
-    if spec.lr is None:  # nothing trained: one row, the same for every seed
-        runs = [run(0, None)]
-        sweep = ""
-    else:
-        center = spec.lr(profile)
-        tried = {}
-        best = None
-        for factor in size.lr_factors:
-            candidate = run(0, center * factor)
-            tried[candidate["lr"]] = candidate["val_loss_after"]
-            if best is None or candidate["val_loss_after"] < best["val_loss_after"]:
-                best = candidate
-            else:
-                del candidate
-        sweep = "; ".join(f"{lr:.3g}: {loss:.3f}" for lr, loss in tried.items())
-        runs = [best] + [run(seed, best["lr"]) for seed in range(1, seeds)]
     base = base_parameter_count(profile.model)
-    rows = []
-    for row in runs:
+
+    def finish(row: dict, sweep: str) -> dict:
+        """Evaluate the run's model and let it go, so that at most two trained models (a sweep's best and the
+        candidate) are held at once."""
         model, tokenizer = row.pop("model_and_tokenizer")
         row |= evaluate(model, tokenizer, spec, size, row.pop("general_batches"))
         row["forgetting"] = 100 * (row["general_ppl_after"] / row["general_ppl_before"] - 1)
@@ -390,8 +376,23 @@ def measure(method: str, profile: Profile, seeds: int | None = None) -> list[dic
                 "profile": profile.name, "device": device_name(profile.device),
                 "run_seconds": time.perf_counter() - row.pop("start"),
                 "load_average": f"{load:.1f} -> {os.getloadavg()[0]:.1f}"}
-        rows.append({column: row.get(column) for column in COLUMNS})
-        del model
+        return {column: row.get(column) for column in COLUMNS}
+
+    if spec.lr is None:  # nothing trained: one row, the same for every seed
+        return [finish(run(0, None), "")]
+    center = spec.lr(profile)
+    tried = {}
+    best = None
+    for factor in size.lr_factors:
+        candidate = run(0, center * factor)
+        tried[candidate["lr"]] = candidate["val_loss_after"]
+        if best is None or candidate["val_loss_after"] < best["val_loss_after"]:
+            best = candidate  # the one it replaces, and its model, go
+    sweep = "; ".join(f"{lr:.3g}: {loss:.3f}" for lr, loss in tried.items())
+    del candidate  # a rate the sweep did not choose lets its model go
+    rows = [finish(best, sweep)]
+    for seed in range(1, seeds):
+        rows.append(finish(run(seed, rows[0]["lr"]), sweep))
     return rows
 
 
