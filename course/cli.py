@@ -133,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("main", help="build all lessons and grade the reference solutions")
     m.add_argument("lessons", nargs="*", help="grade only these lessons' references (default: every graded lesson)")
     m.set_defaults(run=cmd_main)
-    k = sub.add_parser("capstone", help="measure the seven methods of lesson 11 over seeds: table, CSV and plotly chart")
+    k = sub.add_parser("capstone",
+                       help="measure the seven methods of lesson 11 over seeds: table, CSV and plotly chart")
     k.add_argument("--profile", help="smoke, cpu or gpu (default: $COURSE_PROFILE, else detected)")
     k.add_argument("--methods", nargs="+", help="method ids (default: all, in syllabus order)")
     k.add_argument("--seeds", type=int, help="seeds per method at the learning rate its sweep chose "

@@ -152,12 +152,15 @@ def test_summary_is_the_mean_and_spread_over_seeds():
 QUOTED: list[tuple[str, str, str, str]] = [
     ("qlora", "policy_accuracy", "{:.0%}", "QLoRA 40% ± 15"), ("full-ft", "policy_accuracy", "{:.0%}", "37% ± 19"),
     ("adapters", "policy_accuracy", "{:.0%}", "35% ± 13"), ("lora", "policy_accuracy", "{:.0%}", "27% ± 9"),
-    ("prefix-tuning", "policy_accuracy", "{:.0%}", "22% ± 2"), ("prompt-tuning", "policy_accuracy", "{:.0%}", "18% ± 6"),
+    ("prefix-tuning", "policy_accuracy", "{:.0%}", "22% ± 2"),
+    ("prompt-tuning", "policy_accuracy", "{:.0%}", "18% ± 6"),
     ("soft-prompt", "policy_accuracy", "{:.0%}", "soft prompting 14%"),
-    ("full-ft", "val_loss_after", "{:.3f}", "full fine-tuning 0.144"), ("adapters", "val_loss_after", "{:.3f}", "0.199"),
+    ("full-ft", "val_loss_after", "{:.3f}", "full fine-tuning 0.144"),
+    ("adapters", "val_loss_after", "{:.3f}", "0.199"),
     ("qlora", "val_loss_after", "{:.3f}", "QLoRA 0.223"), ("lora", "val_loss_after", "{:.3f}", "LoRA 0.769"),
     ("prefix-tuning", "val_loss_after", "{:.3f}", "1.194"), ("prompt-tuning", "val_loss_after", "{:.3f}", "1.957"),
-    ("full-ft", "method_bytes", "{:,.0f}", "full fine-tuning 2,853 MiB"), ("qlora", "method_bytes", "{:,.0f}", "1,353"),
+    ("full-ft", "method_bytes", "{:,.0f}", "full fine-tuning 2,853 MiB"),
+    ("qlora", "method_bytes", "{:,.0f}", "1,353"),
     ("lora", "method_bytes", "{:,.0f}", "LoRA's 1,227"), ("full-ft", "s_per_step", "{:.2f}", "8.75 s"),
     ("qlora", "forgetting", "{:+.0f}", "QLoRA +29% ± 8"), ("full-ft", "forgetting", "{:+.0f}", "+34% ± 10"),
     ("lora", "forgetting", "{:+.0f}", "LoRA +48% ± 9"), ("adapters", "forgetting", "{:+.0f}", "+95% ± 22"),
@@ -265,7 +268,8 @@ def test_reply_log_probs_do_not_depend_on_the_batch_and_match_the_models_loss():
     encoded = encode_pair(tokenizer, *pairs[0], max_len=10_000)
     with torch.no_grad():
         loss = model(**{k: torch.tensor([v]) for k, v in encoded.items()}).loss
-    assert batched[0] == pytest.approx(-float(loss) * (len(encoded["input_ids"]) - encoded["labels"].count(-100)), abs=1e-2)
+    answer_tokens = len(encoded["input_ids"]) - encoded["labels"].count(-100)
+    assert batched[0] == pytest.approx(-float(loss) * answer_tokens, abs=1e-2)
     torch.manual_seed(0)
     tuned = get_peft_model(model, peft_prompt_tuning_config(4))  # virtual tokens come first in every row
     assert reply_log_probs(tuned, tokenizer, pairs) == pytest.approx(
