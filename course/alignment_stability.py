@@ -37,7 +37,7 @@ from course.profiles import PROFILES, Profile, get_profile
 class Sizes:
     """One stability run per (method, learning rate, seed)."""
 
-    lrs: dict[str, tuple[float, ...]]  # per method: the learning rates tried (the lab's first)
+    lrs: dict[str, tuple[float, ...]]  # per method: the learning rates tried
     steps: dict[str, int]  # per method: optimizer steps (RLOO generates before each step, so it gets fewer)
     seeds: int
     n_eval: int  # held-out requests answered by each run
@@ -45,8 +45,8 @@ class Sizes:
 
 SIZES = {
     "smoke": Sizes({"dpo": (5e-4,), "rloo": (1e-3,)}, {"dpo": 3, "rloo": 2}, seeds=2, n_eval=4),
-    "cpu": Sizes({"dpo": (5e-4, 2e-3, 5e-3), "rloo": (1e-3, 3e-3, 1e-2)}, {"dpo": 30, "rloo": 20}, seeds=3,
-                 n_eval=16),
+    # at the lab's rates (5e-4, 1e-3) no greedy reply moves within these budgets (the lab's section 5)
+    "cpu": Sizes({"dpo": (2e-3, 5e-3), "rloo": (3e-3, 1e-2)}, {"dpo": 30, "rloo": 20}, seeds=3, n_eval=16),
     "gpu": Sizes({"dpo": (5e-4, 2e-3, 5e-3), "rloo": (1e-3, 3e-3, 1e-2)}, {"dpo": 100, "rloo": 60}, seeds=3,
                  n_eval=60),
 }
@@ -134,9 +134,10 @@ def shared_stages(profile: Profile, cache: Path | None, log: Callable[[str], Non
 
 
 def study(profile: Profile, methods: list[str], seeds: int | None = None, lrs: list[float] | None = None,
-          cache: Path | None = None, log: Callable[[str], None] = print,
+          cache: Path | None = None, first_seed: int = 0, log: Callable[[str], None] = print,
           save: Callable[[list[dict], list[dict]], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """Each method at each learning rate (`lrs`: a subset of the profile's) and seed, from the SFT model;
+    """Each method at each learning rate (`lrs`: a subset of the profile's) and seed (`seeds` of them from
+    `first_seed`), from the SFT model;
     (rows, replies), the SFT model's row first. `save(rows, replies)` is called after each run, so that a long
     study keeps what it has measured."""
     from course.alignment import dpo_trainer, load_preferences, logged, rloo_trainer
@@ -155,7 +156,7 @@ def study(profile: Profile, methods: list[str], seeds: int | None = None, lrs: l
     replies = [{"method": "sft", "lr": None, "seed": None, "requests": requests, "replies": sft_replies}]
     for method in methods:
         for lr in [lr for lr in size.lrs[method] if lrs is None or lr in lrs]:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 policy = copy.deepcopy(sft_model)
                 counters = {"policy": ForwardCounter(policy), "reward": ForwardCounter(scorer.model)}
                 if method == "dpo":
@@ -206,7 +207,8 @@ def write(rows: list[dict], replies: list[dict], folder: Path, stem: str) -> Non
 
 
 def read(folder: str | Path, profile: str) -> tuple[list[dict], list[dict]]:
-    """The rows (the SFT row once) and replies of every `<methods>_<profile>.csv` in `folder`."""
+    """The rows (the SFT row once, first) and replies of every `<methods>_<profile>.csv` in `folder`, the runs
+    in the order method, learning rate, seed."""
     from course.capstone import read_csv
 
     rows, replies = [], []
@@ -214,7 +216,9 @@ def read(folder: str | Path, profile: str) -> tuple[list[dict], list[dict]]:
         rows += [r for r in read_csv(path) if r["method"] != "sft" or not rows]
         lines = path.with_name(f"{path.stem}_replies.jsonl").read_text().splitlines()
         replies += [r for r in map(json.loads, lines) if r["method"] != "sft" or not replies]
-    return rows, replies
+    order = sorted(range(1, len(rows)),
+                   key=lambda i: (METHODS.index(rows[i]["method"]), rows[i]["lr"], rows[i]["seed"]))
+    return rows[:1] + [rows[i] for i in order], replies[:1] + [replies[i] for i in order]
 
 
 SPREAD = ["mean_reward", "policy_accuracy", "replies_changed", "win_rate_vs_sft", "final_train_metric",
@@ -226,7 +230,7 @@ def spread(rows: list[dict]) -> list[dict]:
     deviation as `<column>_sd`."""
     out = []
     for key in dict.fromkeys((r["method"], r["lr"]) for r in rows if r["method"] != "sft"):
-        runs = [r for r in rows if (r["method"], r["lr"]) == key]
+        runs = [r for r in rows if r["method"] != "sft" and (r["method"], r["lr"]) == key]
         row = {"method": key[0], "lr": key[1], "seeds": len(runs)}
         for column in SPREAD:
             values = [r[column] for r in runs]
@@ -277,13 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course.alignment_stability", description=main.__doc__)
     p.add_argument("--profile", choices=list(PROFILES), help="default: $COURSE_PROFILE, else detected")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--seeds", type=int, help="default: the profile's")
+    p.add_argument("--seeds", type=int, help="how many seeds (default: the profile's)")
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed run (default 0), so that the seeds "
+                   "of one learning rate can run side by side")
     p.add_argument("--lrs", type=float, nargs="+", help="a subset of the profile's learning rates (default: all)")
     p.add_argument("--cache", help="folder where the SFT and reward models are saved, or loaded from when there")
     p.add_argument("--out", required=True, help="folder for <methods>_<profile>.csv and _replies.jsonl")
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         raise CourseError(f"--seeds must be at least 1, not {args.seeds}")
+    if args.first_seed < 0:
+        raise CourseError(f"--first-seed must be 0 or more, not {args.first_seed}")
     profile = get_profile(args.profile)
     known = {lr for m in args.methods for lr in SIZES[profile.name].lrs[m]}
     if args.lrs and not set(args.lrs) <= known:
@@ -292,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = writable_folder(args.out)
     start = time.perf_counter()
-    stem = "_".join(args.methods) + "".join(f"-{lr:g}" for lr in args.lrs or []) + f"_{profile.name}"
+    stem = ("_".join(args.methods) + "".join(f"-{lr:g}" for lr in args.lrs or [])
+            + (f"-seed{args.first_seed}" if args.first_seed else "") + f"_{profile.name}")
     rows, replies = study(profile, args.methods, args.seeds, args.lrs, Path(args.cache) if args.cache else None,
-                          save=lambda rows, replies: write(rows, replies, folder, stem))
+                          args.first_seed, save=lambda rows, replies: write(rows, replies, folder, stem))
     print(f"{len(rows) - 1} runs in {time.perf_counter() - start:.0f} s; wrote {folder}")
     return 0
 
