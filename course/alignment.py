@@ -137,13 +137,14 @@ def stage_steps(size: Profile) -> dict[str, int]:
     return {"sft": size.steps, "reward": size.steps, "rl": max(2, size.steps // 3), "dpo": max(6, size.steps // 2)}
 
 
-def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size: int | None = None, **overrides):
+def trainer_args(config_class, size: Profile, steps: int, lr: float, batch_size: int | None = None, seed: int = 0,
+                 **overrides):
     """A TRL config with the profile's sizes: no checkpoints, no reports, a log entry per step, the trainer's own
     progress bar where `course.progress` shows bars (in a notebook, transformers' bar with a table of the losses)."""
     on_gpu = size.device == "cuda"
     return config_class(output_dir=tempfile.mkdtemp(prefix="course-trl-"), max_steps=steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size or size.batch_size, logging_steps=1, save_strategy="no",
-                        report_to="none", seed=0, use_cpu=not on_gpu, bf16=size.precision == "bf16-mixed",
+                        report_to="none", seed=seed, use_cpu=not on_gpu, bf16=size.precision == "bf16-mixed",
                         fp16=size.precision == "fp16-mixed",
                         disable_tqdm=not progress_enabled(), **overrides)
 
@@ -154,6 +155,62 @@ def quiet(trainer):
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+# ---------------------------------------------------------------- the four stages' trainers, as the lab builds them
+
+REWARD_LR, RLOO_LR, RLOO_BETA, RLOO_GENERATIONS, DPO_LR, DPO_BETA = 1e-4, 1e-3, 0.05, 4, 5e-4, 0.1
+
+
+def lora_config():
+    """The LoRA adapter every policy stage trains: r=8, alpha 16 on q_proj and v_proj, no dropout."""
+    from course.lora import peft_lora_config
+
+    return peft_lora_config(r=8, alpha=16, dropout=0.0)
+
+
+def sft_trainer(model, tokenizer, rows: list[dict], size: Profile, steps: int):
+    """TRL's SFTTrainer on lesson 06's (request, reply) rows, loss on the reply only, at the profile's rate."""
+    from trl import SFTConfig, SFTTrainer
+
+    return quiet(SFTTrainer(model=model, processing_class=tokenizer, peft_config=lora_config(),
+                            train_dataset=sft_dataset(rows),
+                            args=trainer_args(SFTConfig, size, steps, size.lr, max_length=size.max_len)))
+
+
+def reward_trainer(rows: list[dict], size: Profile, steps: int):
+    """TRL's RewardTrainer: MiniLM with a fresh one-logit head, the Bradley-Terry loss on preference pairs."""
+    from trl import RewardConfig, RewardTrainer
+
+    model, tokenizer = load_reward_model()
+    return quiet(RewardTrainer(model=model, processing_class=tokenizer, train_dataset=reward_dataset(rows),
+                               args=trainer_args(RewardConfig, size, steps, REWARD_LR, max_length=RM_MAX_LEN)))
+
+
+def rloo_trainer(policy, tokenizer, scorer: RewardScorer, rows: list[dict], size: Profile, steps: int,
+                 lr: float = RLOO_LR, seed: int = 0):
+    """TRL's RLOOTrainer: a fresh LoRA on `policy` (its reference: the adapter off), 4 sampled replies per prompt,
+    the reward model's score minus β = 0.05 times the log-ratio to the reference."""
+    from trl import RLOOConfig, RLOOTrainer
+
+    torch.manual_seed(seed)  # the adapter's random start
+    return quiet(RLOOTrainer(model=policy, reward_funcs=scorer, processing_class=tokenizer, peft_config=lora_config(),
+                             train_dataset=prompt_dataset(rows),
+                             args=trainer_args(RLOOConfig, size, steps, lr, seed=seed,
+                                               num_generations=RLOO_GENERATIONS,
+                                               max_completion_length=size.max_new_tokens, beta=RLOO_BETA)))
+
+
+def dpo_trainer(policy, tokenizer, rows: list[dict], size: Profile, steps: int, lr: float = DPO_LR, seed: int = 0):
+    """TRL's DPOTrainer: a fresh LoRA on `policy` (its reference: the adapter off), β = 0.1, half the profile's
+    batch in pairs (each pair is two sequences, each read by the policy and the reference)."""
+    from trl import DPOConfig, DPOTrainer
+
+    torch.manual_seed(seed)
+    return quiet(DPOTrainer(model=policy, processing_class=tokenizer, peft_config=lora_config(),
+                            train_dataset=dpo_dataset(rows),
+                            args=trainer_args(DPOConfig, size, steps, lr, batch_size=max(2, size.batch_size // 2),
+                                              seed=seed, beta=DPO_BETA, max_length=size.max_len + 64)))
 
 
 def logged(trainer, key: str) -> list[float]:

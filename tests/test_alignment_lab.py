@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ROOT
 from test_lab import has_plot, has_widget, run_lab
+
+from course.alignment_stability import read
 
 from course.data import load_split
 from course.models import load_causal_lm
@@ -37,3 +40,5 @@ def test_alignment_lab_runs_and_shows_its_results():
     rows = {r["model"]: r for r in results["comparison"]}
     assert list(rows) == ["before SFT", "SFT", "SFT + RL", "SFT + DPO"]
     assert rows["SFT"]["win rate vs SFT"] == 0.5
+    stored_runs = len(read(ROOT / "solutions" / "08-alignment" / "results", "cpu")[0]) - 1
+    assert results["stability_runs"] == stored_runs, "section 6 reads every stored run"
