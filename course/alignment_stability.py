@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import statistics
 import sys
@@ -198,10 +197,9 @@ def study(profile: Profile, methods: list[str], seeds: int | None = None, lrs: l
 
 def write(rows: list[dict], replies: list[dict], folder: Path, stem: str) -> None:
     """`folder/<stem>.csv` (the rows) and `folder/<stem>_replies.jsonl` (one line per run)."""
-    with open(folder / f"{stem}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows({c: ("" if row.get(c) is None else row.get(c)) for c in COLUMNS} for row in rows)
+    from course.capstone import write_csv
+
+    write_csv(rows, folder / f"{stem}.csv", COLUMNS)
     with open(folder / f"{stem}_replies.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in replies)
 

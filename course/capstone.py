@@ -458,12 +458,12 @@ def benchmark(profile: str, methods: list[str] | None = None, out: str | Path | 
 # ---------------------------------------------------------------- the results: CSV, summary, table, chart
 
 
-def write_csv(rows: list[dict], path: Path) -> None:
-    """The rows as CSV, one column per `COLUMNS` entry (empty where a method has no value)."""
+def write_csv(rows: list[dict], path: Path, columns: list[str] = COLUMNS) -> None:
+    """The rows as CSV, one column per `columns` entry (empty where a row has no value); `read_csv` reads it."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+        writer.writerows({c: ("" if row.get(c) is None else row[c]) for c in columns} for row in rows)
 
 
 def _value(text: str) -> int | float | str | None:

@@ -37,7 +37,8 @@ _ABSTAIN = re.compile(r"\b(i don'?t know|i do not know|not sure|no information|d
 
 
 def load_kb(split: str) -> list[dict]:
-    """Rows of the bundled knowledge base: "documents", "train" / "validation" / "test", "general_train" / "general_test"."""
+    """Rows of the bundled knowledge base: "documents", "train" / "validation" / "test", "general_train" / "general_test" /
+    "general_study"."""
     return load_split(KB, split)
 
 

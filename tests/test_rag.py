@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from course.data import DATA_DIR
-from course.data.make_airline_kb import GENERAL, OPENER, SIGN_OFF, generate
+from course.data.make_airline_kb import GENERAL, GENERAL_STUDY, OPENER, SIGN_OFF, generate
 from course.rag import (abstains, faiss_index, faiss_search, fact_batches, few_shot_prompt, gold_rank, hallucinated,
                         hit_rate, load_kb, matches, messages, retrieval_figure, score, sentence_encoder, style_score)
 
-SPLITS = ["documents", "train", "validation", "test", "general_train", "general_test"]
+SPLITS = ["documents", "train", "validation", "test", "general_train", "general_test", "general_study"]
 
 
 def test_rebuild_is_byte_identical(tmp_path):
@@ -33,7 +33,8 @@ def test_generation_depends_on_the_seed():
 def test_sizes_and_paraphrases():
     rows = {s: load_kb(s) for s in SPLITS}
     assert {s: len(r) for s, r in rows.items()} == {"documents": 42, "train": 84, "validation": 84, "test": 84,
-                                                    "general_train": 48, "general_test": 30}
+                                                    "general_train": 48, "general_test": 30,
+                                                    "general_study": len(GENERAL_STUDY)}
     assert len(rows["train"]) * 3 >= 200
     for train, val, test in zip(rows["train"], rows["validation"], rows["test"]):
         assert train["fact_id"] == val["fact_id"] == test["fact_id"] and train["answer"] == test["answer"]
@@ -42,6 +43,9 @@ def test_sizes_and_paraphrases():
         assert subject in val["question"] and subject not in test["question"], "test paraphrases the subject"
     assert {r["question"] for r in rows["general_train"]}.isdisjoint(r["question"] for r in rows["general_test"])
     assert len(rows["general_train"]) + len(rows["general_test"]) == len(GENERAL)
+    general = [r["question"].lower() for split in ("general_train", "general_test", "general_study")
+               for r in rows[split]]
+    assert len(set(general)) == len(general) == len(GENERAL) + len(GENERAL_STUDY), "no general question twice"
 
 
 def test_every_answer_is_in_its_document_and_numbers_are_unique():

@@ -23,4 +23,5 @@ def test_rag_lab_runs_and_shows_its_results():
     assert sum(results["categories"]["general"].values()) == 8, "the smoke profile probes 8 general questions"
     assert set(results["gekhman"]) == {"base", "Known-only", "Unknown-heavy"}
     assert results["gekhman_subset_size"] > 0
+    assert results["known_unknown_runs"] == 36, "section 3b reads the stored study (2 rates, 3 seeds, 2 sets, 3 epochs)"
     assert "RESULTS" in text

@@ -9,7 +9,8 @@ three questions: `train` asks it with the training wording, `validation` with an
 frame around the same subject, and `test` with a paraphrased subject *and* frame, so a model
 fine-tuned on `train` saw the fact but not the held-out wording. A second part, `general_train` /
 `general_test`, holds general-knowledge questions in the same format (short answers a small model
-may or may not know), for the known / unknown experiment of Gekhman et al. (2024).
+may or may not know), for the known / unknown experiment of Gekhman et al. (2024); `general_study` holds
+more of them, so that `course.known_unknown` can run that experiment at a size that can settle it.
 """
 
 from __future__ import annotations
@@ -214,6 +215,163 @@ GENERAL = [  # (question, answer, aliases): general knowledge with short answers
     ("What colour do you get by mixing blue and yellow?", "green", []), ("What is the smallest prime number?", "2", ["two"]),
 ]
 GENERAL_TEST = 30  # the last questions after a seeded shuffle are held out
+GENERAL_STUDY = [  # more general questions of the same kind, none in GENERAL: the known / unknown study's pool
+    # capitals: easy
+    ("What is the capital of the United States?", "Washington", []),
+    ("What is the capital of Brazil?", "Brasilia", ["Brasília"]),
+    ("What is the capital of Argentina?", "Buenos Aires", []), ("What is the capital of India?", "New Delhi", []),
+    ("What is the capital of Mexico?", "Mexico City", ["Ciudad de México", "Ciudad de Mexico"]),
+    ("What is the capital of South Korea?", "Seoul", []), ("What is the capital of Ireland?", "Dublin", []),
+    ("What is the capital of Sweden?", "Stockholm", []), ("What is the capital of Poland?", "Warsaw", ["Warszawa"]),
+    ("What is the capital of Austria?", "Vienna", ["Wien"]),
+    ("What is the capital of Belgium?", "Brussels", ["Bruxelles", "Brussel"]),
+    ("What is the capital of Finland?", "Helsinki", []), ("What is the capital of Thailand?", "Bangkok", []),
+    ("What is the capital of Turkey?", "Ankara", []), ("What is the capital of Iran?", "Tehran", ["Teheran"]),
+    ("What is the capital of Scotland?", "Edinburgh", []), ("What is the capital of Hungary?", "Budapest", []),
+    ("What is the capital of the Czech Republic?", "Prague", ["Praha"]),
+    # capitals: medium
+    ("What is the capital of Iraq?", "Baghdad", []), ("What is the capital of Saudi Arabia?", "Riyadh", []),
+    ("What is the capital of Colombia?", "Bogota", ["Bogotá"]), ("What is the capital of Venezuela?", "Caracas", []),
+    ("What is the capital of Vietnam?", "Hanoi", ["Ha Noi"]), ("What is the capital of the Philippines?", "Manila", []),
+    ("What is the capital of Pakistan?", "Islamabad", []), ("What is the capital of Afghanistan?", "Kabul", []),
+    ("What is the capital of Ethiopia?", "Addis Ababa", ["Addis Abeba"]),
+    ("What is the capital of Morocco?", "Rabat", []), ("What is the capital of Ghana?", "Accra", []),
+    ("What is the capital of New Zealand?", "Wellington", []),
+    ("What is the capital of Romania?", "Bucharest", ["București", "Bucuresti"]),
+    ("What is the capital of Serbia?", "Belgrade", ["Beograd"]),
+    ("What is the capital of Iceland?", "Reykjavik", ["Reykjavík"]),
+    ("What is the capital of Nepal?", "Kathmandu", ["Katmandu"]),
+    ("What is the capital of Uruguay?", "Montevideo", []),
+    # capitals: hard
+    ("What is the capital of Slovenia?", "Ljubljana", []), ("What is the capital of Slovakia?", "Bratislava", []),
+    ("What is the capital of Lithuania?", "Vilnius", []), ("What is the capital of Latvia?", "Riga", []),
+    ("What is the capital of Estonia?", "Tallinn", []), ("What is the capital of Albania?", "Tirana", ["Tiranë"]),
+    ("What is the capital of Moldova?", "Chisinau", ["Chișinău", "Chişinău", "Kishinev"]),
+    ("What is the capital of Armenia?", "Yerevan", []), ("What is the capital of Azerbaijan?", "Baku", []),
+    ("What is the capital of Uzbekistan?", "Tashkent", ["Toshkent"]), ("What is the capital of Oman?", "Muscat", []),
+    ("What is the capital of Uganda?", "Kampala", []), ("What is the capital of Zimbabwe?", "Harare", []),
+    ("What is the capital of Madagascar?", "Antananarivo", []),
+    ("What is the capital of Namibia?", "Windhoek", []), ("What is the capital of Malta?", "Valletta", []),
+    # chemical symbols
+    ("What is the chemical symbol for silver?", "Ag", []), ("What is the chemical symbol for copper?", "Cu", []),
+    ("What is the chemical symbol for zinc?", "Zn", []), ("What is the chemical symbol for chlorine?", "Cl", []),
+    ("What is the chemical symbol for magnesium?", "Mg", []), ("What is the chemical symbol for lead?", "Pb", []),
+    ("What is the chemical symbol for mercury?", "Hg", []), ("What is the chemical symbol for tin?", "Sn", []),
+    ("What is the chemical symbol for platinum?", "Pt", []),
+    ("What is the chemical symbol for manganese?", "Mn", []),
+    ("What is the chemical symbol for antimony?", "Sb", []), ("What is the chemical symbol for chromium?", "Cr", []),
+    ("What is the chemical symbol for strontium?", "Sr", []), ("What is the chemical symbol for caesium?", "Cs", []),
+    ("What is the chemical symbol for cadmium?", "Cd", []), ("What is the chemical symbol for palladium?", "Pd", []),
+    ("What is the chemical symbol for radon?", "Rn", []), ("What is the chemical symbol for plutonium?", "Pu", []),
+    # who wrote / painted / composed / discovered
+    ("Who wrote War and Peace?", "Tolstoy", ["Tolstoi"]), ("Who painted The Starry Night?", "van Gogh", []),
+    ("Who wrote the Harry Potter books?", "Rowling", []), ("Who composed the Moonlight Sonata?", "Beethoven", []),
+    ("Who wrote On the Origin of Species?", "Darwin", []),
+    ("Who painted the ceiling of the Sistine Chapel?", "Michelangelo", []),
+    ("Who wrote Oliver Twist?", "Dickens", []), ("Who painted Guernica?", "Picasso", []),
+    ("Who formulated the three laws of motion?", "Newton", []),
+    ("Which scientist discovered radium and polonium together with her husband?", "Curie", []),
+    ("Who wrote Don Quixote?", "Cervantes", []), ("Who wrote the Divine Comedy?", "Dante", ["Alighieri"]),
+    ("Who wrote the novel Nineteen Eighty-Four?", "Orwell", []),
+    ("Who wrote Crime and Punishment?", "Dostoevsky", ["Dostoyevsky", "Dostoevski", "Dostoyevski"]),
+    ("Who composed the music for the ballet The Nutcracker?", "Tchaikovsky", ["Tchaikovski", "Chaikovsky"]),
+    ("Who composed the opera Carmen?", "Bizet", []), ("Who composed the opera La Traviata?", "Verdi", []),
+    ("Who composed the Brandenburg Concertos?", "Bach", []), ("Who painted the Water Lilies series?", "Monet", []),
+    ("Who wrote the novel Les Misérables?", "Hugo", []),
+    ("Which German author wrote the play Faust?", "Goethe", []),
+    ("Who composed the opera William Tell?", "Rossini", []),
+    ("Who composed the oratorio Messiah?", "Handel", ["Händel"]),
+    ("Who composed The Rite of Spring?", "Stravinsky", ["Stravinski"]),
+    ("Who painted The Birth of Venus?", "Botticelli", []), ("Who painted The Night Watch?", "Rembrandt", []),
+    ("Who painted Girl with a Pearl Earring?", "Vermeer", []), ("Who painted The Scream?", "Munch", []),
+    ("Who wrote Madame Bovary?", "Flaubert", []), ("Who formulated the laws of planetary motion?", "Kepler", []),
+    # years
+    ("In which year did Columbus first reach the Americas?", "1492", []),
+    ("In which year was the US Declaration of Independence adopted?", "1776", []),
+    ("In which year did World War I begin?", "1914", []), ("In which year did World War I end?", "1918", []),
+    ("In which year did World War II begin in Europe?", "1939", []),
+    ("In which year was the Bastille stormed?", "1789", []),
+    ("In which year did the Russian Revolution take place?", "1917", []),
+    ("In which year did the Wall Street Crash happen?", "1929", []),
+    ("In which year did Japan attack Pearl Harbor?", "1941", []),
+    ("In which year was the Soviet Union dissolved?", "1991", []),
+    ("In which year did Yuri Gagarin become the first human in space?", "1961", []),
+    ("In which year did Constantinople fall to the Ottomans?", "1453", []),
+    ("In which year did Martin Luther publish his Ninety-five Theses?", "1517", []),
+    ("In which year was the Battle of Waterloo fought?", "1815", []),
+    ("In which year was Abraham Lincoln assassinated?", "1865", []),
+    ("In which year did the Wright brothers make their first powered flight?", "1903", []),
+    # currencies
+    ("What is the currency of India?", "rupee", []), ("What is the currency of Russia?", "ruble", ["rouble"]),
+    ("What is the currency of China?", "yuan", ["renminbi"]), ("What is the currency of Mexico?", "peso", []),
+    ("What is the currency of Poland?", "zloty", ["złoty"]), ("What is the currency of Sweden?", "krona", ["kronor"]),
+    ("What is the currency of Thailand?", "baht", []), ("What is the currency of South Africa?", "rand", []),
+    ("What is the currency of Vietnam?", "dong", ["đồng"]), ("What is the currency of Indonesia?", "rupiah", []),
+    ("What is the currency of the Czech Republic?", "koruna", ["crown"]),
+    ("What is the currency of Kenya?", "shilling", []),
+    # languages
+    ("What language is mainly spoken in Mexico?", "Spanish", []),
+    ("What language is mainly spoken in the Netherlands?", "Dutch", []),
+    ("What is the official language of Egypt?", "Arabic", []),
+    ("What is the official language of Iran?", "Persian", ["Farsi"]),
+    ("What is the national language of Pakistan?", "Urdu", []),
+    ("What is the official language of Bangladesh?", "Bengali", ["Bangla"]),
+    ("What is the official language of Mozambique?", "Portuguese", []),
+    ("What is the official language of the Canadian province of Quebec?", "French", []),
+    # planets / astronomy
+    ("Which planet is best known for its prominent ring system?", "Saturn", []),
+    ("Which planet is farthest from the Sun?", "Neptune", []),
+    ("What is the hottest planet in the solar system?", "Venus", []),
+    ("What is the name of the galaxy that contains our solar system?", "Milky Way", []),
+    ("What is the nearest star to the Sun?", "Proxima", []),
+    ("What is the largest moon of Saturn?", "Titan", []),
+    ("What is the largest moon in the solar system?", "Ganymede", []),
+    ("Which former planet was reclassified as a dwarf planet in 2006?", "Pluto", []),
+    # animals
+    ("What is the fastest land animal?", "cheetah", []), ("What is the largest living bird?", "ostrich", []),
+    ("What is the tallest living animal?", "giraffe", []), ("What is a baby kangaroo called?", "joey", []),
+    ("What is a group of lions called?", "pride", []), ("What is the largest species of cat?", "tiger", []),
+    ("What is the largest living land animal?", "elephant", []), ("What is the largest fish?", "whale shark", []),
+    ("Which egg-laying mammal has a bill like a duck?", "platypus", []),
+    # human body
+    ("What is the largest organ of the human body?", "skin", []),
+    ("What is the largest internal organ of the human body?", "liver", []),
+    ("What is the longest bone in the human body?", "femur", ["thigh bone", "thighbone"]),
+    ("What is the smallest bone in the human body?", "stapes", ["stirrup"]),
+    ("Which organ produces insulin?", "pancreas", []),
+    ("Which pigment gives human skin its colour?", "melanin", []),
+    ("Which protein in red blood cells carries oxygen?", "hemoglobin", ["haemoglobin"]),
+    ("Which organ pumps blood around the body?", "heart", []),
+    # units
+    ("What is the SI unit of electric current?", "ampere", ["amp"]),
+    ("What is the SI unit of force?", "newton", []), ("What is the SI unit of power?", "watt", []),
+    ("What is the SI unit of electrical resistance?", "ohm", []), ("What is the SI unit of energy?", "joule", []),
+    ("What is the SI unit of frequency?", "hertz", []), ("What is the SI unit of pressure?", "pascal", []),
+    # counting
+    ("How many planets are in the solar system?", "8", ["eight"]),
+    ("How many hearts does an octopus have?", "3", ["three"]),
+    ("How many chambers does the human heart have?", "4", ["four"]),
+    ("How many teeth does an adult human normally have?", "32", ["thirty-two"]),
+    ("How many centimetres are in a metre?", "100", ["one hundred"]),
+    ("How many grams are in a kilogram?", "1000", ["1,000", "one thousand"]),
+    ("How many sides does an octagon have?", "8", ["eight"]),
+    ("How many players does a basketball team have on the court?", "5", ["five"]),
+    ("How many degrees are in a right angle?", "90", ["ninety"]),
+    ("How many days are in a leap year?", "366", []),
+    ("How many squares are on a chessboard?", "64", ["sixty-four"]),
+    ("How many chromosomes does a normal human cell have?", "46", ["forty-six"]),
+    # geography
+    ("What is the largest country in the world by area?", "Russia", []),
+    ("What is the smallest country in the world by area?", "Vatican", []),
+    ("What is the largest continent?", "Asia", []), ("What is the largest island in the world?", "Greenland", []),
+    ("What is the largest hot desert in the world?", "Sahara", []),
+    ("What is the highest waterfall in the world?", "Angel Falls", []),
+    # basic science
+    ("What is the most abundant gas in Earth's atmosphere?", "nitrogen", []),
+    ("What is the lightest chemical element?", "hydrogen", []),
+    ("What is the chemical formula of water?", "H2O", []),
+    ("What gas do plants release during photosynthesis?", "oxygen", []),
+]
 
 
 def _answer_text(value: int, unit: str) -> str:
@@ -225,7 +383,7 @@ def _sentence(subject: str, answer: str) -> str:
 
 
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
-    """All splits: documents, train / validation / test questions, general_train / general_test."""
+    """All splits: documents, train / validation / test questions, general_train / general_test / general_study."""
     rng = random.Random(seed)
     numeric = [(d, f, fact[2]) for d, (_, facts) in enumerate(DOCUMENTS) for f, fact in enumerate(facts) if fact[3] is None]
     values, used = {}, set()
@@ -257,8 +415,11 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
     general = [{"id": f"general-{i:03d}", "question": q, "answer": a, "aliases": [a, *more], "doc_id": None,
                 "fact_id": None, "reply": a} for i, (q, a, more) in enumerate(GENERAL)]
     rng.shuffle(general)
+    study = [{"id": f"general-{len(GENERAL) + i:03d}", "question": q, "answer": a, "aliases": [a, *more],
+              "doc_id": None, "fact_id": None, "reply": a} for i, (q, a, more) in enumerate(GENERAL_STUDY)]
+    rng.shuffle(study)
     return {"documents": documents, **questions, "general_train": general[:-GENERAL_TEST],
-            "general_test": general[-GENERAL_TEST:]}
+            "general_test": general[-GENERAL_TEST:], "general_study": study}
 
 
 def write(out_dir: Path = OUT_DIR) -> None:
