@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from autograder.course_root import Student
 from autograder.lessons import GRADED_NOTEBOOK, solution_dir
 from autograder.sandbox import Limits, probe
 from autograder.worker import Task, task_json
@@ -173,6 +174,16 @@ def prepare_out(root: Path, lesson: str, out: Path) -> None:
     if not result["success"]:
         raise CourseError(f"nbgrader could not generate {lesson} in {out}: {nbgrader_failure(result)}")
     shutil.copy(out / "gradebook.db", out / ASSIGNMENT_DB)
+
+
+def add_roster(out: Path, students: list[Student]) -> None:
+    """Add the roster's students to OUT's gradebook with their names and emails (updated where they are there)."""
+    from nbgrader.api import Gradebook
+
+    with no_stderr(), Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        for student in students:
+            gb.update_or_create_student(student.id, **{k: v for k, v in asdict(student).items()
+                                                       if k != "id" and v is not None})
 
 
 class Grader:
@@ -355,8 +366,10 @@ def write_csv(path: Path, lesson: str, records: list[Record]) -> None:
 
 
 def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, limits: Limits = Limits(),
-          regrade: bool = False, log: Callable[[str], None] = print) -> list[Record]:
-    """Grade the submissions under `paths` into the nbgrader folder `out`; OUT/grades.csv holds every student."""
+          regrade: bool = False, log: Callable[[str], None] = print,
+          roster: list[Student] | None = None) -> list[Record]:
+    """Grade the submissions under `paths` into the nbgrader folder `out`; OUT/grades.csv holds every student.
+    The `roster`'s students are added to the gradebook first, with their names (a student it lacks is named)."""
     require_lesson(lesson)
     if jobs < 1:
         raise CourseError(f"-j {jobs}: need at least one worker")
@@ -368,6 +381,11 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
     out.mkdir(parents=True, exist_ok=True)
     with tools_on_path():
         prepare_out(root, lesson, out)
+        if roster is not None:
+            add_roster(out, roster)
+            listed = {student.id for student in roster}
+            if unlisted := sorted(sub.student for sub in subs if sub.student not in listed):
+                log(f"warning: not in the roster (graded, without a name): {', '.join(unlisted)}")
         records = Grader(root, lesson, out, jobs, limits, log).grade(subs, regrade)
     write_csv(out / "grades.csv", lesson, sorted(read_ledger(out).values(), key=lambda r: r.student))
     return records

@@ -30,18 +30,20 @@ def cmd_build(args) -> int:
 
 def cmd_grade(args) -> int:
     from autograder.batch import grade, write_csv
+    from autograder.course_root import read_roster
     from autograder.lessons import course_root
     from autograder.sandbox import Limits
     from course.syllabus import require_graded
 
     require_graded(args.lesson)
+    roster = read_roster(Path(args.roster)) if args.roster else None
     start = time.perf_counter()
     out = Path(args.out or Path("grading") / args.lesson)
     given = {"cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
              "memory": args.memory_gib and int(args.memory_gib * 2**30)}
     limits = Limits(**{name: value for name, value in given.items() if value is not None})
     records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
-                    limits=limits, regrade=args.regrade)
+                    limits=limits, regrade=args.regrade, roster=roster)
     rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells) or "; ".join(r.notes)]
             for r in records]
     print(_table(rows, ["student", "points", "first problem"]))
@@ -128,6 +130,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="nbgrader folder for the gradebook, feedback and grades.csv (default grading/LESSON)")
     g.add_argument("--csv", help="also write this run's rows (student,lesson,cell,points,max_points,message) here")
     g.add_argument("--regrade", action="store_true", help="grade again what the output folder already holds")
+    g.add_argument("--roster", help="CSV of the class (id, first_name, last_name, email): its students go into the "
+                                    "gradebook with their names")
     g.add_argument("--cell-timeout", type=int, help=f"seconds per cell (default {Limits.cell_timeout})")
     g.add_argument("--notebook-timeout", type=int, help=f"seconds per notebook (default {Limits.notebook_timeout})")
     g.add_argument("--memory-gib", type=float,

@@ -167,3 +167,27 @@ def test_nbgrader_export_runs_the_canvas_plugin_as_course_export_does(gradebook,
                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "theirs.csv").read_text() == (tmp_path / "ours.csv").read_text()
+
+
+def test_a_roster_puts_names_in_the_gradebook_and_a_later_one_updates_them(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.batch import add_roster
+    from autograder.run import tools_on_path
+
+    with tools_on_path():
+        add_roster(tmp_path, [Student("alice", "Alice", "Liddell", "alice@example.org"), Student("bob")])
+        add_roster(tmp_path, [Student("bob", last_name="Builder")])
+        with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+            names = {s.id: (s.first_name, s.last_name, s.email) for s in gb.students}
+    assert names == {"alice": ("Alice", "Liddell", "alice@example.org"), "bob": (None, "Builder", None)}
+
+
+def test_grade_with_a_missing_roster_fails_in_one_line_before_grading(tmp_path):
+    from conftest import run_course
+
+    done = run_course("grade", "09-rag-vs-fine-tuning", tmp_path, "--out", tmp_path / "out",
+                      "--roster", tmp_path / "roster.csv")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == f"course grade: error: --roster {tmp_path / 'roster.csv'}: No such file or directory"
+    assert not (tmp_path / "out").exists()
