@@ -1,18 +1,19 @@
 """`course grade`: grade a class's submissions in parallel, sandboxed, resumable.
 
-The output folder is an nbgrader course folder that the instructor keeps:
+The output folder is an nbgrader course folder that the instructor keeps, new or their own with other
+lessons (its nbgrader_config.py is read):
 
-    OUT/gradebook.db                                  nbgrader's gradebook (formgrader, export)
-    OUT/assignment.db                                 the same as generated, before any student
+    OUT/gradebook.db                                  nbgrader's gradebook, every lesson (formgrader, export)
+    OUT/.course-grade/<lesson>/assignment.db          the lesson's gradebook as generated, before any student
     OUT/source/<lesson>/exercise.ipynb                the source it was graded against
-    OUT/submitted/<student>/<lesson>/exercise.ipynb   what was graded
+    OUT/submitted/<student>/<lesson>/exercise.ipynb   what was graded (left where nbgrader collect put it)
     OUT/autograded/<student>/<lesson>/exercise.ipynb  the executed notebook, hidden tests included
     OUT/feedback/<student>/<lesson>/exercise.html     for the student: hidden tests removed
     OUT/grades.csv                                    student,lesson,cell,points,max_points,message
     OUT/ledger.jsonl                                  one line per graded submission, for resuming
 
 Each submission is graded in a process of its own, forked by one of N worker processes
-(`autograder.worker`), in a copy of OUT/assignment.db. This process is the only one that writes
+(`autograder.worker`), in a copy of the lesson's assignment.db. This process is the only one that writes
 OUT, one student at a time, gradebook first and ledger line last, so an interrupted run loses at
 most the submissions in flight, and a re-run grades only what is not in the ledger with the same
 content.
@@ -71,6 +72,7 @@ class Record:
     seconds: float = 0.0
     kernel_peak_rss: int = 0
     extra: dict = field(default_factory=dict)
+    lesson: str = ""  # empty in ledgers written before a course folder could hold several lessons
 
     @property
     def points(self) -> float:
@@ -96,6 +98,12 @@ def _one_notebook(folder: Path, lesson: str) -> Submission:
     return Submission(folder.name, candidates[0])
 
 
+def _other_lessons_only(folder: Path, lesson: str) -> bool:
+    """Whether a student's folder in a course's submitted/ holds other lessons and not this one (not submitted)."""
+    return (not (folder / lesson).is_dir() and any(p.is_dir() for p in folder.iterdir())
+            and not any(p.is_file() for p in folder.iterdir()))
+
+
 def find_submissions(lesson: str, paths: list[Path]) -> list[Submission]:
     """Submissions from notebook files (student = the folder's name) and folders of student folders."""
     if not paths:
@@ -105,9 +113,12 @@ def find_submissions(lesson: str, paths: list[Path]) -> list[Submission]:
         if not path.exists():
             raise CourseError(f"{path}: no such file or folder")
         if path.is_dir():
-            subs = [_one_notebook(child, lesson) for child in sorted(path.iterdir()) if child.is_dir()]
-            if not subs:
+            students = [child for child in sorted(path.iterdir()) if child.is_dir()]
+            if not students:
                 raise CourseError(f"{path}: no student folders in it (expected {path}/<student>/{GRADED_NOTEBOOK})")
+            subs = [_one_notebook(child, lesson) for child in students if not _other_lessons_only(child, lesson)]
+            if not subs:
+                raise CourseError(f"{path}: no student folder holds {lesson}/")
         else:
             subs = [Submission(path.resolve().parent.name, path)]
         for sub in subs:
@@ -138,42 +149,99 @@ def _sha256(sub: Submission) -> str:
     return hashlib.sha256(sub.path.read_bytes() if sub.path and sub.path.is_file() else sub.problem.encode()).hexdigest()
 
 
-def read_ledger(out: Path) -> dict[str, Record]:
-    """The latest record of each student; a line cut short by an interruption is ignored."""
-    records: dict[str, Record] = {}
+def read_ledger(out: Path, lesson: str | None = None) -> dict[tuple[str, str], Record]:
+    """The latest record of each (lesson, student), of one lesson where given; a line cut short by an
+    interruption is ignored. A line without a lesson (an older ledger) is of the lesson OUT was made for."""
+    records: dict[tuple[str, str], Record] = {}
     ledger = out / "ledger.jsonl"
     for line in ledger.read_text().splitlines() if ledger.exists() else []:
         try:
             record = Record(**json.loads(line))
         except (json.JSONDecodeError, TypeError):
             continue
-        records[record.student] = record
+        record.lesson = record.lesson or legacy_lesson(out)
+        if lesson is None or record.lesson == lesson:
+            records[record.lesson, record.student] = record
     return records
 
 
-ASSIGNMENT_DB = "assignment.db"  # in OUT: the gradebook as generated, before any student: each worker's copy
+STATE = ".course-grade"  # in OUT: per lesson, the gradebook as generated before any student: each worker's copy
+LEGACY_TEMPLATE = "assignment.db"  # where an OUT made for one lesson keeps it
 
 
-def prepare_out(root: Path, lesson: str, out: Path) -> None:
-    """Make OUT an nbgrader course folder for `lesson`, or check that it is one for the same source."""
+@dataclass(frozen=True)
+class Course:
+    """Where one lesson's grades go: the worker's template and the course's gradebook."""
+
+    template: Path
+    db_url: str
+    course_id: str
+
+
+def legacy_lesson(out: Path) -> str:
+    """The lesson of an OUT made for one lesson before lessons could share one ('' if OUT is not one)."""
+    lessons = sorted(p.name for p in (out / "source").iterdir() if p.is_dir()) if (out / "source").is_dir() else []
+    return lessons[0] if (out / LEGACY_TEMPLATE).exists() and len(lessons) == 1 else ""
+
+
+def course_settings(out: Path):
+    """nbgrader's settings for the course folder OUT: the grading defaults, then its own nbgrader_config.py."""
+    from autograder.config import nbgrader_config
+    from autograder.course_root import course_config
+
+    config = nbgrader_config(out)
+    config.merge(course_config(out))
+    return config
+
+
+def _generate(config, lesson: str, where: Path) -> None:
     from nbgrader.apps import NbGraderAPI
 
-    from autograder.config import nbgrader_config
     from autograder.run import nbgrader_failure
+
+    with no_stderr():
+        result = NbGraderAPI(config=config).generate_assignment(lesson, force=True, create=True)
+    if not result["success"]:
+        raise CourseError(f"nbgrader could not generate {lesson} in {where}: {nbgrader_failure(result)}")
+
+
+def prepare_out(root: Path, lesson: str, out: Path) -> Course:
+    """Make OUT an nbgrader course folder that holds `lesson` (a new one, or an instructor's with other
+    lessons): its source, the assignment in its gradebook, and the worker's template."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.config import nbgrader_config
 
     source = solution_dir(root, lesson) / GRADED_NOTEBOOK
     kept = out / "source" / lesson / GRADED_NOTEBOOK
-    if (out / "gradebook.db").exists():
-        if not kept.exists() or kept.read_bytes() != source.read_bytes() or not (out / ASSIGNMENT_DB).exists():
-            raise CourseError(f"{out} holds grades for another version of {lesson}'s source: grade into a new --out")
-        return
+    template = out / STATE / lesson / "assignment.db"
+    if not template.exists() and legacy_lesson(out) == lesson:
+        template.parent.mkdir(parents=True)
+        shutil.copy(out / LEGACY_TEMPLATE, template)
+    if kept.exists() and kept.read_bytes() != source.read_bytes():
+        raise CourseError(f"{kept} is another version of {lesson}'s source: grade into a new --out")
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, kept)
-    with no_stderr():
-        result = NbGraderAPI(config=nbgrader_config(out)).generate_assignment(lesson, force=True)
-    if not result["success"]:
-        raise CourseError(f"nbgrader could not generate {lesson} in {out}: {nbgrader_failure(result)}")
-    shutil.copy(out / "gradebook.db", out / ASSIGNMENT_DB)
+    config = course_settings(out)
+    course = CourseDirectory(config=config)
+    with no_stderr(), Gradebook(course.db_url, course.course_id) as gb:
+        try:
+            gb.find_assignment(lesson)
+            known = True
+        except MissingEntry:
+            known = False
+    if not known:
+        _generate(config, lesson, out)
+    if not template.exists():
+        with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
+            (Path(tmp) / "source" / lesson).mkdir(parents=True)
+            shutil.copy(source, Path(tmp) / "source" / lesson / GRADED_NOTEBOOK)
+            _generate(nbgrader_config(Path(tmp)), lesson, Path(tmp))
+            template.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "gradebook.db", template.with_suffix(".tmp"))
+            os.replace(template.with_suffix(".tmp"), template)
+    return Course(template, course.db_url, course.course_id)
 
 
 def add_roster(out: Path, students: list[Student]) -> None:
@@ -189,9 +257,10 @@ def add_roster(out: Path, students: list[Student]) -> None:
 class Grader:
     """Runs the workers and records their results in OUT."""
 
-    def __init__(self, root: Path, lesson: str, out: Path, jobs: int, limits: Limits,
+    def __init__(self, root: Path, lesson: str, out: Path, course: Course, jobs: int, limits: Limits,
                  log: Callable[[str], None] = print):
         self.root, self.lesson, self.out, self.jobs, self.limits, self.log = root, lesson, out, jobs, limits, log
+        self.course = course
         self.max_points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
                            for c in graded_cells(read_notebook(solution_dir(root, lesson) / GRADED_NOTEBOOK))}
         self.slots: queue.Queue[int] = queue.Queue()
@@ -202,7 +271,7 @@ class Grader:
     def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
         """A submission that earns nothing, with the reason on every cell."""
         cells = [{"cell": c, "points": 0.0, "max_points": m, "message": failure} for c, m in self.max_points.items()]
-        return Record(student, sha, cells, failure, seconds=seconds)
+        return Record(student, sha, cells, failure, seconds=seconds, lesson=self.lesson)
 
     def run_worker(self, sub: Submission, sha: str, template: Path, read_only: list[Path]) -> tuple[Record, dict]:
         """Grade one submission in a worker process; kill it if it outlives the notebook limit."""
@@ -229,7 +298,7 @@ class Grader:
             if "failure" in result:
                 return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
             record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
-                            {"worker_peak_rss": result["worker_peak_rss"]})
+                            {"worker_peak_rss": result["worker_peak_rss"]}, self.lesson)
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}
         finally:
@@ -256,14 +325,17 @@ class Grader:
 
     def record(self, sub: Submission, record: Record, files: dict) -> None:
         """Write one result into OUT: files, gradebook, then the ledger line (the commit point)."""
-        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.api import Gradebook
 
         student, lesson = sub.student, self.lesson
-        for kind in ("submitted", "autograded", "feedback"):
+        in_place = sub.path is not None and sub.path.resolve().parent == (self.out / "submitted" / student /
+                                                                          lesson).resolve()
+        for kind in ("autograded", "feedback") if in_place else ("submitted", "autograded", "feedback"):
             shutil.rmtree(self.out / kind / student / lesson, ignore_errors=True)
             (self.out / kind / student / lesson).mkdir(parents=True)
         if sub.path is not None and sub.path.is_file():
-            shutil.copy(sub.path, self.out / "submitted" / student / lesson / sub.path.name)
+            if not in_place:  # a course's own submitted/ is graded where nbgrader collect put it
+                shutil.copy(sub.path, self.out / "submitted" / student / lesson / sub.path.name)
             for name in NBGRADER_RECEIPTS:  # written by nbgrader collect; release_feedback needs them
                 if (sub.path.parent / name).is_file():
                     for kind in ("submitted", "feedback"):
@@ -276,13 +348,9 @@ class Grader:
             feedback.write_text(f"<html><body><h1>{html.escape(lesson)}: 0 / {sum(self.max_points.values()):g}"
                                 f"</h1><p>Your submission could not be graded: {html.escape(record.failure)}</p>"
                                 "</body></html>\n")
-        with no_stderr(), Gradebook(f"sqlite:///{self.out / 'gradebook.db'}") as gb:  # nbgrader's own SAWarnings
+        with no_stderr(), Gradebook(self.course.db_url, self.course.course_id) as gb:  # nbgrader's own SAWarnings
             gb.update_or_create_student(student)
-            try:
-                gb.remove_submission(lesson, student)
-            except MissingEntry:
-                pass
-            submission = gb.add_submission(lesson, student)
+            submission = gb.update_or_create_submission(lesson, student)  # keeps what formgrader added
             scores = {c["cell"]: c["points"] for c in record.cells}
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -300,7 +368,7 @@ class Grader:
         """Grade what the ledger does not already hold; the records of every submission in `subs`."""
         from course.models import cache_root, causal_lm_path
 
-        done = read_ledger(self.out)
+        done = {student: r for (_, student), r in read_ledger(self.out, self.lesson).items()}
         records: dict[str, Record] = {}
         todo: list[tuple[Submission, str]] = []
         for sub in subs:
@@ -328,7 +396,7 @@ class Grader:
         cache = cache_root()
         read_only = [_readable(cache)] if cache.is_dir() else []
         with ThreadPoolExecutor(self.jobs) as pool:
-            futures = {pool.submit(self.run_worker, sub, sha, self.out / ASSIGNMENT_DB, read_only): sub
+            futures = {pool.submit(self.run_worker, sub, sha, self.course.template, read_only): sub
                        for sub, sha in todo}
             try:
                 for count, future in enumerate(as_completed(futures), 1):
@@ -356,12 +424,13 @@ def _readable(folder: Path) -> Path:
     return folder
 
 
-def write_csv(path: Path, lesson: str, records: list[Record]) -> None:
+def write_csv(path: Path, records: list[Record]) -> None:
+    """One row per graded cell of each record."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for record in records:
-            writer.writerows([record.student, lesson, c["cell"], f"{c['points']:g}", f"{c['max_points']:g}",
+            writer.writerows([record.student, record.lesson, c["cell"], f"{c['points']:g}", f"{c['max_points']:g}",
                               c["message"]] for c in record.cells)
 
 
@@ -380,12 +449,12 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
 
     out.mkdir(parents=True, exist_ok=True)
     with tools_on_path():
-        prepare_out(root, lesson, out)
+        course = prepare_out(root, lesson, out)
         if roster is not None:
             add_roster(out, roster)
             listed = {student.id for student in roster}
             if unlisted := sorted(sub.student for sub in subs if sub.student not in listed):
                 log(f"warning: not in the roster (graded, without a name): {', '.join(unlisted)}")
-        records = Grader(root, lesson, out, jobs, limits, log).grade(subs, regrade)
-    write_csv(out / "grades.csv", lesson, sorted(read_ledger(out).values(), key=lambda r: r.student))
+        records = Grader(root, lesson, out, course, jobs, limits, log).grade(subs, regrade)
+    write_csv(out / "grades.csv", [r for _, r in sorted(read_ledger(out).items())])
     return records

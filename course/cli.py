@@ -50,7 +50,7 @@ def cmd_grade(args) -> int:
     print(f"{len(records)} submission(s) in {time.perf_counter() - start:.1f} s; gradebook, feedback and "
           f"grades.csv in {out}")
     if args.csv:
-        write_csv(Path(args.csv), args.lesson, records)
+        write_csv(Path(args.csv), records)
     return 0
 
 
@@ -127,7 +127,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("submissions", nargs="+",
                    help="notebooks (the student is the folder's name) or folders of <student>/ folders")
     g.add_argument("-j", "--jobs", type=int, default=1, help="parallel workers (one per core is the measured best)")
-    g.add_argument("--out", help="nbgrader folder for the gradebook, feedback and grades.csv (default grading/LESSON)")
+    g.add_argument("--out", help="nbgrader course folder for the gradebook, feedback and grades.csv, new or an "
+                                  "instructor's with other lessons (its nbgrader_config.py is read; "
+                                  "default grading/LESSON)")
     g.add_argument("--csv", help="also write this run's rows (student,lesson,cell,points,max_points,message) here")
     g.add_argument("--regrade", action="store_true", help="grade again what the output folder already holds")
     g.add_argument("--roster", help="CSV of the class (id, first_name, last_name, email): its students go into the "

@@ -191,3 +191,59 @@ def test_grade_with_a_missing_roster_fails_in_one_line_before_grading(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == f"course grade: error: --roster {tmp_path / 'roster.csv'}: No such file or directory"
     assert not (tmp_path / "out").exists()
+
+
+LESSONS = ("09-rag-vs-fine-tuning", "02-soft-prompting")
+
+
+@pytest.fixture(scope="module")
+def shared_root(tmp_path_factory):
+    """An instructor's course folder (its own nbgrader_config.py, nbgrader's older course-id name) whose
+    submitted/ holds two lessons as nbgrader collect leaves them; both graded into it by `course grade`."""
+    import shutil
+
+    from conftest import ROOT, run_course
+
+    root = tmp_path_factory.mktemp("course")
+    (root / "nbgrader_config.py").write_text('c = get_config()\nc.NbGrader.course_id = "llm-course"\n')
+    for student, lessons in {"alice": LESSONS, "bob": LESSONS[:1], "carol": LESSONS[1:]}.items():
+        for lesson in lessons:
+            folder = root / "submitted" / student / lesson
+            folder.mkdir(parents=True)
+            shutil.copy(ROOT / "lessons" / lesson / "exercise.ipynb", folder / "exercise.ipynb")
+            (folder / "timestamp.txt").write_text("2024-03-01 12:00:00.000000 UTC")
+    runs = [run_course("grade", lesson, root / "submitted", "--out", root, "-j", "2") for lesson in LESSONS]
+    rerun = run_course("grade", LESSONS[0], root / "submitted", "--out", root)
+    return root, runs, rerun
+
+
+def test_two_lessons_are_graded_into_one_course_folder(shared_root):
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from autograder.run import tools_on_path
+    from conftest import ROOT
+
+    root, runs, rerun = shared_root
+    for done in runs:
+        assert done.returncode == 0, done.stderr[-3000:]
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}", "llm-course") as gb:
+        assert sorted(a.name for a in gb.assignments) == sorted(LESSONS)
+        assert {a.course_id for a in gb.assignments} == {"llm-course"}
+        submitted = sorted((s.assignment.name, s.student.id) for s in gb.submissions())
+    assert submitted == sorted([(LESSONS[0], "alice"), (LESSONS[0], "bob"), (LESSONS[1], "alice"),
+                                (LESSONS[1], "carol")]), "a student is graded only in the lessons submitted"
+    rows = list(csv.DictReader(open(root / "grades.csv")))
+    assert {(r["lesson"], r["student"]) for r in rows} == set(submitted)
+    for student, lesson in [("alice", LESSONS[0]), ("carol", LESSONS[1])]:
+        kept = root / "submitted" / student / lesson
+        assert (kept / "exercise.ipynb").read_bytes() == (ROOT / "lessons" / lesson / "exercise.ipynb").read_bytes(), \
+            "what nbgrader collect left stays"
+        assert (kept / "timestamp.txt").is_file() and (root / "feedback" / student / lesson / "exercise.html").is_file()
+
+
+def test_a_second_run_on_the_course_folder_grades_nothing_new(shared_root):
+    _, _, rerun = shared_root
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert rerun.stdout.count("already graded") == 2 and "[1/" not in rerun.stdout
