@@ -244,11 +244,11 @@ def prepare_out(root: Path, lesson: str, out: Path) -> Course:
     return Course(template, course.db_url, course.course_id)
 
 
-def add_roster(out: Path, students: list[Student]) -> None:
-    """Add the roster's students to OUT's gradebook with their names and emails (updated where they are there)."""
+def add_roster(course: Course, students: list[Student]) -> None:
+    """Add the roster's students to the course's gradebook with their names and emails (updated where there)."""
     from nbgrader.api import Gradebook
 
-    with no_stderr(), Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+    with no_stderr(), Gradebook(course.db_url, course.course_id) as gb:
         for student in students:
             gb.update_or_create_student(student.id, **{k: v for k, v in asdict(student).items()
                                                        if k != "id" and v is not None})
@@ -338,7 +338,7 @@ class Grader:
                 shutil.copy(sub.path, self.out / "submitted" / student / lesson / sub.path.name)
             for name in NBGRADER_RECEIPTS:  # written by nbgrader collect; release_feedback needs them
                 if (sub.path.parent / name).is_file():
-                    for kind in ("submitted", "feedback"):
+                    for kind in ("feedback",) if in_place else ("submitted", "feedback"):
                         shutil.copy(sub.path.parent / name, self.out / kind / student / lesson / name)
         feedback = self.out / "feedback" / student / lesson / "exercise.html"
         if "autograded" in files:
@@ -451,7 +451,7 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
     with tools_on_path():
         course = prepare_out(root, lesson, out)
         if roster is not None:
-            add_roster(out, roster)
+            add_roster(course, roster)
             listed = {student.id for student in roster}
             if unlisted := sorted(sub.student for sub in subs if sub.student not in listed):
                 log(f"warning: not in the roster (graded, without a name): {', '.join(unlisted)}")

@@ -172,12 +172,13 @@ def test_nbgrader_export_runs_the_canvas_plugin_as_course_export_does(gradebook,
 def test_a_roster_puts_names_in_the_gradebook_and_a_later_one_updates_them(tmp_path):
     from nbgrader.api import Gradebook
 
-    from autograder.batch import add_roster
+    from autograder.batch import Course, add_roster
     from autograder.run import tools_on_path
 
+    course = Course(tmp_path / "template.db", f"sqlite:///{tmp_path / 'gradebook.db'}", "llm-course")
     with tools_on_path():
-        add_roster(tmp_path, [Student("alice", "Alice", "Liddell", "alice@example.org"), Student("bob")])
-        add_roster(tmp_path, [Student("bob", last_name="Builder")])
+        add_roster(course, [Student("alice", "Alice", "Liddell", "alice@example.org"), Student("bob")])
+        add_roster(course, [Student("bob", last_name="Builder")])
         with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
             names = {s.id: (s.first_name, s.last_name, s.email) for s in gb.students}
     assert names == {"alice": ("Alice", "Liddell", "alice@example.org"), "bob": (None, "Builder", None)}
