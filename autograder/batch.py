@@ -73,10 +73,17 @@ class Record:
     kernel_peak_rss: int = 0
     extra: dict = field(default_factory=dict)
     lesson: str = ""  # empty in ledgers written before a course folder could hold several lessons
+    source: str = ""  # the sha256 of the source it was graded against; empty: the course's lesson as shipped
 
     @property
     def points(self) -> float:
-        return sum(c["points"] for c in self.cells)
+        """The points scored so far (cells awaiting manual grading count nothing yet)."""
+        return sum(c["points"] for c in self.cells if c["points"] is not None)
+
+    @property
+    def manual(self) -> int:
+        """How many cells await manual grading in formgrader."""
+        return sum(c["points"] is None for c in self.cells)
 
     @property
     def max_points(self) -> float:
@@ -171,8 +178,10 @@ LEGACY_TEMPLATE = "assignment.db"  # where an OUT made for one lesson keeps it
 
 @dataclass(frozen=True)
 class Course:
-    """Where one lesson's grades go: the worker's template and the course's gradebook."""
+    """Where one lesson's grades go: the source graded against, the worker's template and the course's gradebook."""
 
+    source: Path
+    source_sha: str  # "" when `source` is the course's lesson as shipped
     template: Path
     db_url: str
     course_id: str
@@ -213,16 +222,20 @@ def prepare_out(root: Path, lesson: str, out: Path) -> Course:
 
     from autograder.config import nbgrader_config
 
-    source = solution_dir(root, lesson) / GRADED_NOTEBOOK
+    shipped = solution_dir(root, lesson) / GRADED_NOTEBOOK
     kept = out / "source" / lesson / GRADED_NOTEBOOK
-    template = out / STATE / lesson / "assignment.db"
-    if not template.exists() and legacy_lesson(out) == lesson:
+    if kept.exists() and kept.read_bytes() != shipped.read_bytes():
+        if not extends(kept, shipped):
+            raise CourseError(f"{kept} changes or lacks cells of {lesson}'s graded source: grade into a new --out")
+        sha = hashlib.sha256(kept.read_bytes()).hexdigest()  # the instructor's version: the lesson plus their cells
+    else:
+        sha = ""
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shipped, kept)
+    template = out / STATE / lesson / (f"assignment-{sha[:16]}.db" if sha else "assignment.db")
+    if not template.exists() and not sha and legacy_lesson(out) == lesson:
         template.parent.mkdir(parents=True)
         shutil.copy(out / LEGACY_TEMPLATE, template)
-    if kept.exists() and kept.read_bytes() != source.read_bytes():
-        raise CourseError(f"{kept} is another version of {lesson}'s source: grade into a new --out")
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, kept)
     config = course_settings(out)
     course = CourseDirectory(config=config)
     with no_stderr(), Gradebook(course.db_url, course.course_id) as gb:
@@ -231,17 +244,31 @@ def prepare_out(root: Path, lesson: str, out: Path) -> Course:
             known = True
         except MissingEntry:
             known = False
-    if not known:
+    generated = out / STATE / lesson / "generated-from"  # the source the course's gradebook holds
+    if not known or (generated.read_text() if generated.exists() else "") != sha:
         _generate(config, lesson, out)
+        generated.parent.mkdir(parents=True, exist_ok=True)
+        generated.write_text(sha)
     if not template.exists():
         with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
             (Path(tmp) / "source" / lesson).mkdir(parents=True)
-            shutil.copy(source, Path(tmp) / "source" / lesson / GRADED_NOTEBOOK)
+            shutil.copy(kept, Path(tmp) / "source" / lesson / GRADED_NOTEBOOK)
             _generate(nbgrader_config(Path(tmp)), lesson, Path(tmp))
             template.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / "gradebook.db", template.with_suffix(".tmp"))
             os.replace(template.with_suffix(".tmp"), template)
-    return Course(template, course.db_url, course.course_id)
+    return Course(kept, sha, template, course.db_url, course.course_id)
+
+
+def extends(kept: Path, shipped: Path) -> bool:
+    """Whether an instructor's copy of a lesson keeps every cell nbgrader marks in the shipped one as it is
+    (answers, tests, locked cells), so that cells they added are all that differ."""
+    def marked(path: Path) -> dict[str, str]:
+        return {c.metadata.nbgrader["grade_id"]: c.source for c in read_notebook(path).cells
+                if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
+
+    theirs = marked(kept)
+    return all(theirs.get(name) == text for name, text in marked(shipped).items())
 
 
 def add_roster(course: Course, students: list[Student]) -> None:
@@ -262,7 +289,7 @@ class Grader:
         self.root, self.lesson, self.out, self.jobs, self.limits, self.log = root, lesson, out, jobs, limits, log
         self.course = course
         self.max_points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
-                           for c in graded_cells(read_notebook(solution_dir(root, lesson) / GRADED_NOTEBOOK))}
+                           for c in graded_cells(read_notebook(course.source))}
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(jobs):
             self.slots.put(slot)
@@ -271,7 +298,7 @@ class Grader:
     def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
         """A submission that earns nothing, with the reason on every cell."""
         cells = [{"cell": c, "points": 0.0, "max_points": m, "message": failure} for c, m in self.max_points.items()]
-        return Record(student, sha, cells, failure, seconds=seconds, lesson=self.lesson)
+        return Record(student, sha, cells, failure, seconds=seconds, lesson=self.lesson, source=self.course.source_sha)
 
     def run_worker(self, sub: Submission, sha: str, template: Path, read_only: list[Path]) -> tuple[Record, dict]:
         """Grade one submission in a worker process; kill it if it outlives the notebook limit."""
@@ -298,7 +325,7 @@ class Grader:
             if "failure" in result:
                 return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
             record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
-                            {"worker_peak_rss": result["worker_peak_rss"]}, self.lesson)
+                            {"worker_peak_rss": result["worker_peak_rss"]}, self.lesson, self.course.source_sha)
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}
         finally:
@@ -354,6 +381,8 @@ class Grader:
             scores = {c["cell"]: c["points"] for c in record.cells}
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
+                    if grade.name in scores and scores[grade.name] is None:
+                        continue  # nbgrader's own state: needs manual grading, or what formgrader gave it
                     grade.auto_score = scores.get(grade.name, 0.0)
                     grade.needs_manual_grade = False
             gb.db.commit()
@@ -373,7 +402,8 @@ class Grader:
         todo: list[tuple[Submission, str]] = []
         for sub in subs:
             sha = _sha256(sub)
-            if not regrade and sub.student in done and done[sub.student].sha256 == sha:
+            if not regrade and sub.student in done and (done[sub.student].sha256, done[sub.student].source) == (
+                    sha, self.course.source_sha):
                 records[sub.student] = done[sub.student]
                 self.log(f"{sub.student}: {done[sub.student].points:g} / {done[sub.student].max_points:g}  "
                          f"(already graded in {self.out}, same notebook)")
@@ -430,8 +460,9 @@ def write_csv(path: Path, records: list[Record]) -> None:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for record in records:
-            writer.writerows([record.student, record.lesson, c["cell"], f"{c['points']:g}", f"{c['max_points']:g}",
-                              c["message"]] for c in record.cells)
+            writer.writerows([record.student, record.lesson, c["cell"],
+                              "" if c["points"] is None else f"{c['points']:g}",  # awaits manual grading
+                              f"{c['max_points']:g}", c["message"]] for c in record.cells)
 
 
 def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, limits: Limits = Limits(),
@@ -456,5 +487,8 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
             if unlisted := sorted(sub.student for sub in subs if sub.student not in listed):
                 log(f"warning: not in the roster (graded, without a name): {', '.join(unlisted)}")
         records = Grader(root, lesson, out, course, jobs, limits, log).grade(subs, regrade)
+    if manual := sum(r.manual for r in records):
+        log(f"{manual} cells of {sum(r.manual > 0 for r in records)} submissions await manual grading: "
+            f"nbgrader formgrader in {out} (their points are not in the totals above)")
     write_csv(out / "grades.csv", [r for _, r in sorted(read_ledger(out).items())])
     return records

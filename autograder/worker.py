@@ -22,6 +22,9 @@ from pathlib import Path
 from autograder.lessons import GRADED_NOTEBOOK
 
 
+MANUAL = "awaits manual grading in formgrader"  # the message of a cell nbgrader leaves to the instructor
+
+
 @dataclass(frozen=True)
 class Task:
     """What the parent asks: grade `submission` of `student` for `lesson`."""
@@ -67,7 +70,7 @@ def grade(task: Task) -> dict:
 
     from autograder import sandbox
     from autograder.feedback import add_notes, explain
-    from course.notebooks import graded_cells, read_notebook
+    from course.notebooks import graded_cells, is_autograded, read_notebook
     from course.quiet import no_stderr
 
     start = time.perf_counter()
@@ -93,11 +96,12 @@ def grade(task: Task) -> dict:
         api.generate_feedback(task.lesson, task.student, force=True)
     graded = work / "autograded" / task.student / task.lesson / GRADED_NOTEBOOK
     executed = read_notebook(graded)
-    messages = {c.metadata.nbgrader["grade_id"]: explain(c) for c in graded_cells(executed)}
+    messages = {c.metadata.nbgrader["grade_id"]: explain(c) if is_autograded(c) else MANUAL
+                for c in graded_cells(executed)}
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
         grades = gb.find_submission_notebook(Path(GRADED_NOTEBOOK).stem, task.lesson, task.student).grades
-        cells = [{"cell": g.name, "points": float(g.score or 0.0), "max_points": float(g.max_score),
-                  "message": messages.get(g.name, "")} for g in grades if g.name in messages]
+        cells = [{"cell": g.name, "points": None if messages[g.name] == MANUAL else float(g.score or 0.0),
+                  "max_points": float(g.max_score), "message": messages[g.name]} for g in grades if g.name in messages]
     found = notes(read_notebook(submitted / GRADED_NOTEBOOK), executed)
     feedback = work / "feedback" / task.student / task.lesson / "exercise.html"
     add_notes(feedback, found)

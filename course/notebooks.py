@@ -39,9 +39,18 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
 
 
 def graded_cells(nb: nbformat.NotebookNode, tests_only: bool = False) -> list[nbformat.NotebookNode]:
-    """The cells nbgrader gives points to, in notebook order; `tests_only` keeps autograded tests."""
-    marks = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-    return [c for c in marks if not (tests_only and c.metadata.nbgrader.get("solution"))]
+    """The cells nbgrader gives points to (grade cells and manually graded tasks), in notebook order;
+    `tests_only` keeps autograded tests."""
+    marks = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+             or c.get("metadata", {}).get("nbgrader", {}).get("task")]
+    return [c for c in marks if not (tests_only and not is_autograded(c))]
+
+
+def is_autograded(cell: nbformat.NotebookNode) -> bool:
+    """Whether nbgrader scores `cell` itself: a test cell (graded, not an answer, not a task); the others with
+    points are graded by hand in formgrader."""
+    marks = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(marks.get("grade")) and not marks.get("solution") and not marks.get("task")
 
 
 def lesson_of(nb: nbformat.NotebookNode) -> str | None:

@@ -175,7 +175,8 @@ def test_a_roster_puts_names_in_the_gradebook_and_a_later_one_updates_them(tmp_p
     from autograder.batch import Course, add_roster
     from autograder.run import tools_on_path
 
-    course = Course(tmp_path / "template.db", f"sqlite:///{tmp_path / 'gradebook.db'}", "llm-course")
+    course = Course(tmp_path / "exercise.ipynb", "", tmp_path / "template.db", f"sqlite:///{tmp_path / 'gradebook.db'}",
+                    "llm-course")
     with tools_on_path():
         add_roster(course, [Student("alice", "Alice", "Liddell", "alice@example.org"), Student("bob")])
         add_roster(course, [Student("bob", last_name="Builder")])
@@ -248,3 +249,91 @@ def test_a_second_run_on_the_course_folder_grades_nothing_new(shared_root):
     _, _, rerun = shared_root
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert rerun.stdout.count("already graded") == 2 and "[1/" not in rerun.stdout
+
+
+MANUAL_LESSON = "09-rag-vs-fine-tuning"
+
+
+def _manual_cells(answer: str) -> list[dict]:
+    """What an instructor adds: a manually graded free-text answer (2 points) and a manually graded task (1)."""
+    return [{"cell_type": "markdown", "id": "reflection", "source": answer,
+             "metadata": {"nbgrader": {"grade": True, "grade_id": "reflection", "locked": False, "points": 2,
+                                       "schema_version": 3, "solution": True, "task": False}}},
+            {"cell_type": "markdown", "id": "task-plot", "source": "Plot recall@k for k = 1..10 and discuss it.",
+             "metadata": {"nbgrader": {"grade": False, "grade_id": "task-plot", "locked": True, "points": 1,
+                                       "schema_version": 3, "solution": False, "task": True}}}]
+
+
+@pytest.fixture(scope="module")
+def extended_root(tmp_path_factory):
+    """A course folder whose instructor added a free-text question and a task to lesson 09's source; one
+    student's submission answers it; graded, then marked by hand (as formgrader does), then graded again."""
+    import json
+
+    from nbgrader.api import Gradebook
+
+    from autograder.run import tools_on_path
+    from conftest import ROOT, run_course
+
+    root = tmp_path_factory.mktemp("extended")
+    source = json.loads((ROOT / "solutions" / MANUAL_LESSON / "exercise.ipynb").read_text())
+    source["cells"] += _manual_cells("### BEGIN SOLUTION\nChunks that cut a fact in two.\n### END SOLUTION")
+    (root / "source" / MANUAL_LESSON).mkdir(parents=True)
+    (root / "source" / MANUAL_LESSON / "exercise.ipynb").write_text(json.dumps(source))
+    submission = json.loads((ROOT / "lessons" / MANUAL_LESSON / "exercise.ipynb").read_text())
+    submission["cells"] += _manual_cells("Retrieval misses a fact split across two chunks.")
+    (root / "submitted" / "alice" / MANUAL_LESSON).mkdir(parents=True)
+    (root / "submitted" / "alice" / MANUAL_LESSON / "exercise.ipynb").write_text(json.dumps(submission))
+    first = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root)
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        pending = gb.find_submission(MANUAL_LESSON, "alice").needs_manual_grade
+        gb.find_grade("reflection", "exercise", MANUAL_LESSON, "alice").manual_score = 1.5
+        gb.db.commit()
+    again = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root, "--regrade")
+    return root, first, pending, again
+
+
+def test_manually_graded_cells_are_left_for_formgrader_and_counted(extended_root):
+    import csv
+
+    root, first, pending, _ = extended_root
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "2 cells of 1 submissions await manual grading" in first.stdout
+    assert pending, "formgrader lists the submission as needing manual grading"
+    rows = {r["cell"]: r for r in csv.DictReader(open(root / "grades.csv"))}
+    assert (rows["reflection"]["points"], rows["reflection"]["max_points"]) == ("", "2")
+    assert (rows["task-plot"]["points"], rows["task-plot"]["max_points"]) == ("", "1")
+    assert rows["reflection"]["message"] == "awaits manual grading in formgrader"
+    assert all(r["points"] != "" for name, r in rows.items() if name not in ("reflection", "task-plot"))
+
+
+def test_a_regrade_keeps_the_score_given_in_formgrader(extended_root):
+    from nbgrader.api import Gradebook
+
+    from autograder.run import tools_on_path
+
+    root, _, _, again = extended_root
+    assert again.returncode == 0, again.stderr[-3000:]
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("reflection", "exercise", MANUAL_LESSON, "alice")
+        assert grade.manual_score == 1.5 and grade.score == 1.5
+        task = gb.find_grade("task-plot", "exercise", MANUAL_LESSON, "alice")
+        assert task.needs_manual_grade and task.auto_score is None
+
+
+def test_a_course_source_that_changes_the_lessons_cells_is_refused(tmp_path):
+    import json
+
+    from conftest import ROOT, run_course
+
+    source = json.loads((ROOT / "solutions" / MANUAL_LESSON / "exercise.ipynb").read_text())
+    test = next(c for c in source["cells"] if c["metadata"].get("nbgrader", {}).get("grade"))
+    test["source"] = "assert True"
+    (tmp_path / "source" / MANUAL_LESSON).mkdir(parents=True)
+    kept = tmp_path / "source" / MANUAL_LESSON / "exercise.ipynb"
+    kept.write_text(json.dumps(source))
+    (tmp_path / "submitted" / "alice").mkdir(parents=True)
+    done = run_course("grade", MANUAL_LESSON, tmp_path / "submitted", "--out", tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == (f"course grade: error: {kept} changes or lacks cells of "
+                                                           f"{MANUAL_LESSON}'s graded source: grade into a new --out")
+    assert not (tmp_path / "gradebook.db").exists()
