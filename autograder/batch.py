@@ -47,6 +47,7 @@ from course.quiet import no_stderr
 from course.syllabus import require_lesson
 
 CSV_COLUMNS = ["student", "lesson", "cell", "points", "max_points", "message"]
+LATE_ROW = "late penalty"  # grades.csv's row for what the late-submission plugin took off
 KILL_GRACE_S = 120  # past the notebook limit, the worker itself is killed
 NBGRADER_RECEIPTS = ("timestamp.txt", "submission_secret.txt")
 
@@ -74,11 +75,19 @@ class Record:
     extra: dict = field(default_factory=dict)
     lesson: str = ""  # empty in ledgers written before a course folder could hold several lessons
     source: str = ""  # the sha256 of the source it was graded against; empty: the course's lesson as shipped
+    timestamp: str = ""  # when it was submitted (nbgrader collect's timestamp.txt), if known
+    seconds_late: float = 0.0  # past the lesson's due date in the gradebook
+    late_penalty: float = 0.0  # what the course's late-submission plugin took off
 
     @property
     def points(self) -> float:
         """The points scored so far (cells awaiting manual grading count nothing yet)."""
         return sum(c["points"] for c in self.cells if c["points"] is not None)
+
+    @property
+    def score(self) -> float:
+        """The points after the late penalty."""
+        return self.points - self.late_penalty
 
     @property
     def manual(self) -> int:
@@ -185,6 +194,7 @@ class Course:
     template: Path
     db_url: str
     course_id: str
+    config: object = None  # the course's nbgrader settings (traitlets Config): its late-submission plugin
 
 
 def legacy_lesson(out: Path) -> str:
@@ -257,7 +267,7 @@ def prepare_out(root: Path, lesson: str, out: Path) -> Course:
             template.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(Path(tmp) / "gradebook.db", template.with_suffix(".tmp"))
             os.replace(template.with_suffix(".tmp"), template)
-    return Course(kept, sha, template, course.db_url, course.course_id)
+    return Course(kept, sha, template, course.db_url, course.course_id, config)
 
 
 def extends(kept: Path, shipped: Path) -> bool:
@@ -269,6 +279,16 @@ def extends(kept: Path, shipped: Path) -> bool:
 
     theirs = marked(kept)
     return all(theirs.get(name) == text for name, text in marked(shipped).items())
+
+
+def set_due(course: Course, lesson: str, due: str) -> None:
+    """Record `lesson`'s due date in the course's gradebook, where formgrader and the late penalty read it."""
+    from nbgrader.api import Gradebook
+
+    from autograder.course_root import parse_due
+
+    with no_stderr(), Gradebook(course.db_url, course.course_id) as gb:
+        gb.update_or_create_assignment(lesson, duedate=parse_due(due))
 
 
 def add_roster(course: Course, students: list[Student]) -> None:
@@ -386,12 +406,48 @@ class Grader:
                     grade.auto_score = scores.get(grade.name, 0.0)
                     grade.needs_manual_grade = False
             gb.db.commit()
+        self.penalise(sub, record)
+        self.write_ledger(record)
+        if "work" in files:
+            shutil.rmtree(files["work"], ignore_errors=True)
+
+    def penalise(self, sub: Submission, record: Record) -> bool:
+        """Set the submission's time from timestamp.txt and apply the course's late-submission plugin to it, as
+        nbgrader's AssignLatePenalties does; the record gets the lateness and penalty. Whether they changed."""
+        from nbgrader.api import Gradebook
+        from nbgrader.preprocessors import AssignLatePenalties
+        from nbgrader.utils import parse_utc
+
+        stamp = sub.path.parent / "timestamp.txt" if sub.path is not None else None
+        text = stamp.read_text().strip() if stamp is not None and stamp.is_file() else ""
+        try:
+            timestamp = parse_utc(text) if text else None
+        except ValueError:
+            timestamp = None
+            self.log(f"warning: {stamp}: not a timestamp ({text[:40]!r}); graded as on time")
+        before = (record.timestamp, record.seconds_late, record.late_penalty)
+        assign = AssignLatePenalties(config=self.course.config)
+        assign.init_plugin()
+        with no_stderr(), Gradebook(self.course.db_url, self.course.course_id) as gb:
+            submission = gb.update_or_create_submission(self.lesson, sub.student, timestamp=timestamp)
+            late, penalty = submission.total_seconds_late, 0.0
+            for notebook in submission.notebooks:
+                notebook.late_submission_penalty = None
+                if late > 0:
+                    given = assign.plugin_inst.late_submission_penalty(sub.student, notebook.score, late)
+                    if given is not None:
+                        notebook.late_submission_penalty = assign._check_late_penalty(notebook, given)
+                        penalty += notebook.late_submission_penalty
+            gb.db.commit()
+        record.timestamp, record.seconds_late, record.late_penalty = str(timestamp or ""), late, penalty
+        return before != (record.timestamp, record.seconds_late, record.late_penalty)
+
+    def write_ledger(self, record: Record) -> None:
+        """Append the record to the ledger: the commit point of one student's result."""
         with open(self.out / "ledger.jsonl", "a") as ledger:
             ledger.write(json.dumps(asdict(record)) + "\n")
             ledger.flush()
             os.fsync(ledger.fileno())
-        if "work" in files:
-            shutil.rmtree(files["work"], ignore_errors=True)
 
     def grade(self, subs: list[Submission], regrade: bool = False) -> list[Record]:
         """Grade what the ledger does not already hold; the records of every submission in `subs`."""
@@ -404,9 +460,11 @@ class Grader:
             sha = _sha256(sub)
             if not regrade and sub.student in done and (done[sub.student].sha256, done[sub.student].source) == (
                     sha, self.course.source_sha):
-                records[sub.student] = done[sub.student]
-                self.log(f"{sub.student}: {done[sub.student].points:g} / {done[sub.student].max_points:g}  "
-                         f"(already graded in {self.out}, same notebook)")
+                record = records[sub.student] = done[sub.student]
+                if self.penalise(sub, record):  # a due date or timestamp changed since
+                    self.write_ledger(record)
+                self.log(f"{sub.student}: {record.score:g} / {record.max_points:g}  "
+                         f"(already graded in {self.out}, same notebook{late_note(record)})")
                 continue
             problem = problem_with(self.lesson, sub)
             if problem:
@@ -435,8 +493,8 @@ class Grader:
                     self.record(sub, record, files)
                     records[sub.student] = record
                     why = f"  ({record.failure})" if record.failure else ""
-                    self.log(f"[{count}/{len(todo)}] {sub.student}: {record.points:g} / {record.max_points:g} "
-                             f"in {record.seconds:.0f} s{why}")
+                    self.log(f"[{count}/{len(todo)}] {sub.student}: {record.score:g} / {record.max_points:g} "
+                             f"in {record.seconds:.0f} s{why}{late_note(record)}")
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -444,6 +502,14 @@ class Grader:
             finally:
                 self.stop()
         return [records[s.student] for s in subs]
+
+
+def late_note(record: Record) -> str:
+    """', 2.5 h late, -7 points' for a late record, else ''."""
+    if record.seconds_late <= 0:
+        return ""
+    return f", {record.seconds_late / 3600:.1f} h late" + (f", -{record.late_penalty:g} points"
+                                                            if record.late_penalty else ", no penalty")
 
 
 def _readable(folder: Path) -> Path:
@@ -463,11 +529,14 @@ def write_csv(path: Path, records: list[Record]) -> None:
             writer.writerows([record.student, record.lesson, c["cell"],
                               "" if c["points"] is None else f"{c['points']:g}",  # awaits manual grading
                               f"{c['max_points']:g}", c["message"]] for c in record.cells)
+            if record.late_penalty:
+                late = f"submitted {record.timestamp}, {record.seconds_late / 3600:.1f} h after the due date"
+                writer.writerow([record.student, record.lesson, LATE_ROW, f"{-record.late_penalty:g}", "0", late])
 
 
 def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, limits: Limits = Limits(),
           regrade: bool = False, log: Callable[[str], None] = print,
-          roster: list[Student] | None = None) -> list[Record]:
+          roster: list[Student] | None = None, due: str | None = None) -> list[Record]:
     """Grade the submissions under `paths` into the nbgrader folder `out`; OUT/grades.csv holds every student.
     The `roster`'s students are added to the gradebook first, with their names (a student it lacks is named)."""
     require_lesson(lesson)
@@ -481,6 +550,8 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
     out.mkdir(parents=True, exist_ok=True)
     with tools_on_path():
         course = prepare_out(root, lesson, out)
+        if due is not None:
+            set_due(course, lesson, due)
         if roster is not None:
             add_roster(course, roster)
             listed = {student.id for student in roster}

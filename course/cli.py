@@ -30,22 +30,24 @@ def cmd_build(args) -> int:
 
 def cmd_grade(args) -> int:
     from autograder.batch import grade, write_csv
-    from autograder.course_root import read_roster
+    from autograder.course_root import parse_due, read_roster
     from autograder.lessons import course_root
     from autograder.sandbox import Limits
     from course.syllabus import require_graded
 
     require_graded(args.lesson)
     roster = read_roster(Path(args.roster)) if args.roster else None
+    if args.due is not None:
+        parse_due(args.due)  # a bad date fails here, before any grading
     start = time.perf_counter()
     out = Path(args.out or Path("grading") / args.lesson)
     given = {"cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
              "memory": args.memory_gib and int(args.memory_gib * 2**30)}
     limits = Limits(**{name: value for name, value in given.items() if value is not None})
     records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
-                    limits=limits, regrade=args.regrade, roster=roster)
-    rows = [[r.student, f"{r.points:g} / {r.max_points:g}", r.failure or _first_problem(r.cells) or "; ".join(r.notes)]
-            for r in records]
+                    limits=limits, regrade=args.regrade, roster=roster, due=args.due)
+    rows = [[r.student, f"{r.score:g} / {r.max_points:g}" + (f" (late: -{r.late_penalty:g})" if r.late_penalty else ""),
+             r.failure or _first_problem(r.cells) or "; ".join(r.notes)] for r in records]
     print(_table(rows, ["student", "points", "first problem"]))
     print(f"{len(records)} submission(s) in {time.perf_counter() - start:.1f} s; gradebook, feedback and "
           f"grades.csv in {out}")
@@ -62,7 +64,7 @@ def cmd_export(args) -> int:
 
 
 def _first_problem(cells: list[dict]) -> str:
-    return next((f"{c['cell']}: {c['message']}" for c in cells if c["message"] != "ok"), "")
+    return next((f"{c['cell']}: {c['message']}" for c in cells if c["message"] != "ok" and c["points"] is not None), "")
 
 
 def cmd_check(args) -> int:
@@ -134,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--regrade", action="store_true", help="grade again what the output folder already holds")
     g.add_argument("--roster", help="CSV of the class (id, first_name, last_name, email): its students go into the "
                                     "gradebook with their names")
+    g.add_argument("--due", help="the lesson's due date, e.g. '2024-03-01 23:59 America/Chicago' (default: the one "
+                                 "in the gradebook, if any); nbgrader collect's timestamp.txt says when each came in")
     g.add_argument("--cell-timeout", type=int, help=f"seconds per cell (default {Limits.cell_timeout})")
     g.add_argument("--notebook-timeout", type=int, help=f"seconds per notebook (default {Limits.notebook_timeout})")
     g.add_argument("--memory-gib", type=float,

@@ -337,3 +337,68 @@ def test_a_course_source_that_changes_the_lessons_cells_is_refused(tmp_path):
     assert done.returncode == 2 and done.stderr.strip() == (f"course grade: error: {kept} changes or lacks cells of "
                                                            f"{MANUAL_LESSON}'s graded source: grade into a new --out")
     assert not (tmp_path / "gradebook.db").exists()
+
+
+@pytest.fixture(scope="module")
+def late_root(tmp_path_factory):
+    """Lesson 09's reference solution submitted by alice before the due date and by bob a day after, graded under
+    nbgrader's zero-credit late policy; then graded again with the due date moved past both."""
+    import shutil
+
+    from conftest import ROOT, run_course
+
+    root = tmp_path_factory.mktemp("late")
+    (root / "nbgrader_config.py").write_text('c = get_config()\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    for student, stamp in {"alice": "2024-03-01 10:00:00.000000 UTC", "bob": "2024-03-02 12:00:00.000000 UTC"}.items():
+        folder = root / "submitted" / student / MANUAL_LESSON
+        folder.mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / MANUAL_LESSON / "exercise.ipynb", folder / "exercise.ipynb")
+        (folder / "timestamp.txt").write_text(stamp)
+    first = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root, "-j", "2",
+                       "--due", "2024-03-01 12:00 UTC")
+    rows = (root / "grades.csv").read_text()
+    moved = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root, "--due", "2024-03-03 12:00 UTC")
+    return root, first, rows, moved
+
+
+def test_a_late_submission_is_penalised_by_the_courses_plugin(late_root):
+    import csv
+    import io
+
+    root, first, rows, _ = late_root
+    assert first.returncode == 0, first.stderr[-3000:]
+    from test_grading import LESSON_POINTS
+
+    full = sum(LESSON_POINTS[MANUAL_LESSON].values())
+    table = list(csv.DictReader(io.StringIO(rows)))
+    late = [r for r in table if r["cell"] == "late penalty"]
+    assert [(r["student"], r["points"]) for r in late] == [("bob", f"{-full:g}")], "zero credit: all points off"
+    assert "24.0 h after the due date" in late[0]["message"]
+    assert sum(float(r["points"]) for r in table if r["student"] == "alice") == full
+    assert sum(float(r["points"]) for r in table if r["student"] == "bob") == 0
+    assert f"bob: 0 / {full:g}" in first.stdout and "24.0 h late" in first.stdout
+
+
+def test_moving_the_due_date_reapplies_penalties_without_grading_again(late_root):
+    from nbgrader.api import Gradebook
+
+    from autograder.run import tools_on_path
+
+    root, _, _, moved = late_root
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert moved.stdout.count("already graded") == 2 and "[1/" not in moved.stdout
+    assert "late penalty" not in (root / "grades.csv").read_text()
+    with tools_on_path(), Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        bob = gb.find_submission(MANUAL_LESSON, "bob")
+        assert str(bob.timestamp) == "2024-03-02 12:00:00" and str(bob.duedate) == "2024-03-03 12:00:00"
+        assert bob.total_seconds_late == 0 and all(not nb.late_submission_penalty for nb in bob.notebooks)
+
+
+def test_a_bad_due_date_fails_in_one_line_before_grading(tmp_path):
+    from conftest import run_course
+
+    done = run_course("grade", MANUAL_LESSON, tmp_path, "--out", tmp_path / "out", "--due", "next friday-ish")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("course grade: error: --due 'next friday-ish' is not a date and time; write e.g. "
+                                   "'2024-03-01 23:59:00 UTC'")
+    assert not (tmp_path / "out").exists()
