@@ -357,6 +357,9 @@ def late_root(tmp_path_factory):
     first = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root, "-j", "2",
                        "--due", "2024-03-01 12:00 UTC")
     rows = (root / "grades.csv").read_text()
+    exported = run_course("export", root, "--to", root / "export.csv")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    rows = (rows, (root / "export.csv").read_text())
     moved = run_course("grade", MANUAL_LESSON, root / "submitted", "--out", root, "--due", "2024-03-03 12:00 UTC")
     return root, first, rows, moved
 
@@ -365,7 +368,7 @@ def test_a_late_submission_is_penalised_by_the_courses_plugin(late_root):
     import csv
     import io
 
-    root, first, rows, _ = late_root
+    root, first, (rows, exported), _ = late_root
     assert first.returncode == 0, first.stderr[-3000:]
     from test_grading import LESSON_POINTS
 
@@ -377,6 +380,10 @@ def test_a_late_submission_is_penalised_by_the_courses_plugin(late_root):
     assert sum(float(r["points"]) for r in table if r["student"] == "alice") == full
     assert sum(float(r["points"]) for r in table if r["student"] == "bob") == 0
     assert f"bob: 0 / {full:g}" in first.stdout and "24.0 h late" in first.stdout
+    export = {r["student_id"]: r for r in csv.DictReader(io.StringIO(exported))}
+    assert (float(export["bob"]["raw_score"]), float(export["bob"]["late_submission_penalty"]),
+            float(export["bob"]["score"])) == (full, full, 0.0), "nbgrader's exporter sees the penalty"
+    assert float(export["alice"]["score"]) == full
 
 
 def test_moving_the_due_date_reapplies_penalties_without_grading_again(late_root):
