@@ -3,7 +3,8 @@
 Every case is a student's notebook for lesson 09 (light to grade): the released notebook with the
 reference answers typed in, then one thing done to it. The whole corpus is graded in one
 `course grade -j 2` run, the reference among them, so a case that hogs memory, forks or floods
-output runs beside others whose scores must not move.
+output runs beside others whose scores must not move. It is graded where an instructor's course
+keeps it: in the course folder's submitted/, beside a lesson graded before, in one gradebook.
 """
 
 from __future__ import annotations
@@ -267,16 +268,36 @@ def write_corpus(folder: Path, ctx: dict) -> None:
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
 
 
+EARLIER = "01-full-fine-tuning"  # a lesson the course graded before the corpus came in
+
+
+def course_folder(root: Path) -> Path:
+    """An instructor's nbgrader course folder that already holds EARLIER's grade for one student; its submitted/."""
+    root.mkdir()
+    (root / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.course_id = "llm-course"\n')
+    earlier = root / "submitted" / "earlier_student" / EARLIER / "exercise.ipynb"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    result = run_course("grade", EARLIER, root / "submitted", "--out", root)
+    assert result.returncode == 0 and "earlier_student: 0 / " in result.stdout, result.stdout + result.stderr
+    return root / "submitted"
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """The whole corpus graded once with two workers: (CSV rows by student and cell, ledger, context)."""
+    """The whole corpus graded once with two workers in a course folder's submitted/: (CSV rows by student and
+    cell, ledger, context)."""
     tmp = tmp_path_factory.mktemp("corpus")
-    subs, out = tmp / "submissions", tmp / "out"
+    out = tmp / "course"
+    subs = course_folder(out)
     listener = Listener()
     ctx = {"port": listener.port, "solution": str(SOLUTION), "gradebook": str(out / "gradebook.db"),
-           "lesson": LESSON, "other": str(subs / "reference" / "exercise.ipynb"),
+           "lesson": LESSON, "other": str(subs / "reference" / LESSON / "exercise.ipynb"),
            "other_out": str(out / "autograded" / "reference" / LESSON / "exercise.ipynb")}
-    write_corpus(subs, ctx)
+    write_corpus(tmp / "corpus", ctx)
+    for case in CASES:  # where nbgrader collect puts them
+        (subs / case.name).mkdir()
+        (tmp / "corpus" / case.name).rename(subs / case.name / LESSON)
     before = {p: p.read_bytes() for p in subs.rglob("*") if p.is_file()}
     start = time.perf_counter()
     result = run_course("grade", LESSON, subs, "--out", out, "-j", "2", "--cell-timeout", CELL_TIMEOUT,
@@ -285,8 +306,9 @@ def graded(tmp_path_factory):
     listener.close()
     assert result.returncode == 0, result.stdout + result.stderr
     with open(out / "grades.csv", newline="") as f:
-        rows = {(r["student"], r["cell"]): r for r in csv.DictReader(f)}
-    ledger = {json.loads(line)["student"]: json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()}
+        rows = {(r["student"], r["cell"]): r for r in csv.DictReader(f) if r["lesson"] == LESSON}
+    ledger = {r["student"]: r for r in map(json.loads, (out / "ledger.jsonl").read_text().splitlines())
+              if r["lesson"] == LESSON}
     print(f"corpus of {len(CASES)} graded in {seconds:.0f} s with -j 2")
     return {"rows": rows, "ledger": ledger, "out": out, "subs": subs, "before": before, "listener": listener,
             "stdout": result.stdout}
@@ -350,10 +372,33 @@ def test_feedback_page_heads_with_the_notes(graded):
     assert "Notes from the grader" not in (graded["out"] / "feedback" / "reference" / LESSON / "exercise.html").read_text()
 
 
-def test_a_rerun_grades_nothing_again(graded):
+def test_the_course_keeps_the_earlier_lesson(graded):
+    """The corpus went into the course's one gradebook beside the lesson graded before, which kept its grade."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}", "llm-course") as gb:
+        assert {a.name for a in gb.assignments} == {EARLIER, LESSON}
+        assert gb.find_submission(EARLIER, "earlier_student").score == 0
+        reference = gb.find_submission(LESSON, "reference")
+        assert reference.score == sum(POINTS.values()) and reference.assignment.course_id == "llm-course"
+    assert "earlier_student" not in graded["stdout"], "a student with only another lesson is not graded for this one"
+    with open(graded["out"] / "grades.csv", newline="") as f:
+        assert {r["lesson"] for r in csv.DictReader(f) if r["student"] == "earlier_student"} == {EARLIER}
+
+
+def test_a_rerun_grades_only_what_is_new(graded):
+    """Submissions collected after the run: the next run grades the new student alone, the corpus stays."""
+    newcomer = graded["subs"] / "newcomer" / LESSON
+    newcomer.mkdir(parents=True)
+    (newcomer / "exercise.ipynb").write_bytes((graded["subs"] / "exception" / LESSON / "exercise.ipynb").read_bytes())
     result = run_course("grade", LESSON, graded["subs"], "--out", graded["out"], "-j", "2")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("already graded") == len(CASES), result.stdout
+    assert "[1/1] newcomer: " in result.stdout, result.stdout
+    ledger = [json.loads(line) for line in (graded["out"] / "ledger.jsonl").read_text().splitlines()]
+    assert [r["student"] for r in ledger if r["lesson"] == LESSON].count("newcomer") == 1
+    assert sum(c["points"] for c in ledger[-1]["cells"]) == \
+        sum(c["points"] for c in graded["ledger"]["exception"]["cells"]), "graded as the same notebook was"
 
 
 def test_an_interrupted_run_keeps_what_it_recorded(tmp_path):
