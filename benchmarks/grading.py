@@ -6,8 +6,11 @@ Generates N submissions of one lesson from the corpus in tests/test_hostile_subm
 mix of correct (40%), partly wrong (30%: a syntax error, an exception, sys.exit, an edited or
 deleted test, a read outside the folder) and broken (30%: blank, os._exit, empty, corrupt JSON,
 another lesson's notebook, a monkeypatched torch), then grades the same set three ways on this
-machine, one after the other, and prints submissions per minute, the speed-ups, the peak memory
-of each worker (its own process plus its kernel's), and where the scores differ. Cases that only
+machine, one after the other, and prints submissions per minute, the speed-ups, the CPU time each
+run kept the machine busy (core-seconds, all processes) and how many cores that averages, the peak
+memory of each worker (its own process plus its kernel's), and where the scores differ. Plain
+nbgrader's kernel already runs torch on every core, so -j N can beat it by at most
+N x its seconds / the core-seconds -j N needs; the last line prints that ceiling. Cases that only
 wait for a time limit (endless loops, sleeps) are left out: they measure the limit, not the grader.
 Run it on an idle machine: the three runs share it with nothing else.
 """
@@ -37,6 +40,12 @@ MIX = {"reference": 0.4,
        **dict.fromkeys(["syntax_error", "exception", "sys_exit", "edited_test", "deleted_test", "reads_outside"], 0.05),
        **dict.fromkeys(["blank", "os_exit", "empty_notebook", "corrupt_json", "other_lesson",
                         "monkeypatched_torch"], 0.05)}
+
+
+def busy_core_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot, over all cores (Linux /proc/stat)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
 
 
 def make_submissions(folder: Path, n: int) -> None:
@@ -111,18 +120,25 @@ def main() -> None:
 
         causal_lm_path("smollm2-135m-instruct")  # convert the model before any clock starts
         print(f"{args.n} submissions of {args.lesson} on {os.cpu_count()} cores; running plain nbgrader ...", flush=True)
+        before = busy_core_seconds()
         plain_s, plain = plain_nbgrader(folder, Path(tmp) / "plain", args.lesson)
-        rows = [("plain nbgrader autograde (sequential)", plain_s, None)]
+        rows = [("plain nbgrader autograde (sequential)", plain_s, busy_core_seconds() - before, None)]
         results = {}
         for jobs in (1, 2):
             print(f"running course grade -j {jobs} ...", flush=True)
+            before = busy_core_seconds()
             seconds, totals, peaks = course_grade(folder, Path(tmp) / f"j{jobs}", args.lesson, jobs)
             results[jobs] = totals
-            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, peaks))
-    print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s}  peak memory per worker (median / max)")
-    for name, seconds, peaks in rows:
+            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, busy_core_seconds() - before, peaks))
+    print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s} {'core-s':>7s} {'cores':>6s}"
+          "  peak memory per worker (median / max)")
+    for name, seconds, core_s, peaks in rows:
         memory = (f"{statistics.median(peaks) / 2**20:.0f} / {max(peaks) / 2**20:.0f} MiB" if peaks else "")
-        print(f"{name:40s} {seconds:8.1f} {args.n / seconds * 60:9.2f} {plain_s / seconds:8.2f}x  {memory}")
+        print(f"{name:40s} {seconds:8.1f} {args.n / seconds * 60:9.2f} {plain_s / seconds:8.2f}x {core_s:7.0f} "
+              f"{core_s / seconds:6.2f}  {memory}")
+    cores = min(2, os.cpu_count() or 1)
+    print(f"\nceiling: -j 2 using {cores} cores fully, with the core-seconds it needed, would take "
+          f"{rows[2][2] / cores:.1f} s: {plain_s * cores / rows[2][2]:.2f}x plain")
     same = results[1] == results[2]
     differ = {s: (plain.get(s), results[2][s]) for s in results[2] if plain.get(s) != results[2][s]}
     print(f"\n-j 1 and -j 2 give the same scores: {same}")
