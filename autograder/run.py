@@ -1,4 +1,4 @@
-"""`course build`: nbgrader's generate_assignment in a throw-away nbgrader folder, plus a lab's stored results."""
+"""`course build`: nbgrader's generate_assignment in a throw-away nbgrader folder, plus the lesson's README and stored results."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from course.quiet import no_stderr
 from course.syllabus import GRADED, LESSONS, require_lesson
 
 RESULTS = "results"  # a lab's stored measurements, released with it
+README = "README.md"  # what the lesson teaches and its measured figures, released with it
 
 
 def tools_on_path():
@@ -70,8 +71,17 @@ def source_notebooks(root: Path, lesson: str) -> list[Path]:
     return notebooks
 
 
+def copy_readme(source: Path, target: Path) -> list[Path]:
+    """Replace target/README.md with source/README.md (or remove it, when the source has none)."""
+    (target / README).unlink(missing_ok=True)
+    if not (source / README).is_file():
+        return []
+    shutil.copyfile(source / README, target / README)
+    return [target / README]
+
+
 def copy_results(source: Path, target: Path) -> list[Path]:
-    """Replace target/results/ with a copy of source/results/ (the only other folder a lesson releases)."""
+    """Replace target/results/ with a copy of source/results/ (the only folder a lesson releases)."""
     shutil.rmtree(target / RESULTS, ignore_errors=True)
     if not (source / RESULTS).is_dir():
         return []
@@ -93,5 +103,5 @@ def build(root: Path, lessons: list[str] | None = None) -> list[Path]:
             for released in sorted((work / "release" / lesson).glob("*.ipynb")):
                 write_clean(add_colab_cells(read_notebook(released), lesson, released.name), target / released.name)
                 written.append(target / released.name)
-        written += copy_results(notebooks[0].parent, target)
+        written += copy_readme(notebooks[0].parent, target) + copy_results(notebooks[0].parent, target)
     return written

@@ -94,7 +94,7 @@ def test_stored_cpu_study_shows_what_the_lab_says():
 
 def test_readme_quotes_the_stored_study():
     rows, _ = read(RESULTS, "cpu")
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "solutions" / "08-alignment" / "README.md").read_text()
     for s in spread(rows):
         name = f"{s['method'].upper()} {s['lr']:.0e}".replace("e-0", "e-")
         reward = f"{s['mean_reward']:.2f} ± {s['mean_reward_sd']:.2f}"

@@ -212,7 +212,7 @@ def test_check_and_grade_refuse_the_lab_only_lesson(command):
     assert result.returncode == 2 and "has no graded exercise, only a lab" in result.stderr, result.stderr
 
 
-def test_build_releases_the_results_folder_only(tmp_path):
+def test_build_releases_the_readme_and_results_folder_only(tmp_path):
     for folder in ["solutions", "lessons"]:
         shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.rmtree(tmp_path / "lessons" / LESSON)
@@ -223,7 +223,7 @@ def test_build_releases_the_results_folder_only(tmp_path):
     released = tmp_path / "lessons" / LESSON
     assert (released / "results" / "cpu.csv").read_bytes() == STORED.read_bytes()
     assert json.loads((released / "lab.ipynb").read_text())["metadata"]["course"]["lesson"] == LESSON
-    assert sorted(p.name for p in (tmp_path / "lessons" / "07-qlora").iterdir()) == ["exercise.ipynb", "lab.ipynb"]
+    assert sorted(p.name for p in (tmp_path / "lessons" / "07-qlora").iterdir()) == ["README.md", "exercise.ipynb", "lab.ipynb"]
 
 
 def test_held_out_requests_are_new_paired_and_have_their_opposite():

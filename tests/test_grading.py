@@ -69,8 +69,8 @@ def test_build_twice_matches_the_committed_lessons(tmp_path):
     for _ in range(2):
         result = run_course("build", root=tmp_path)
         assert result.returncode == 0, result.stderr
-    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "lessons").rglob("*.ipynb"))
-    rebuilt = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lessons").rglob("*.ipynb"))
+    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "lessons").rglob("*") if p.is_file())
+    rebuilt = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lessons").rglob("*") if p.is_file())
     assert committed == rebuilt and committed
     for rel in committed:
         assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
