@@ -216,7 +216,7 @@ def course_settings(out: Path):
 def _generate(config, lesson: str, where: Path) -> None:
     from nbgrader.apps import NbGraderAPI
 
-    from autograder.run import nbgrader_failure
+    from autograder.build import nbgrader_failure
 
     with no_stderr():
         result = NbGraderAPI(config=config).generate_assignment(lesson, force=True, create=True)
@@ -545,7 +545,7 @@ def grade(root: Path, lesson: str, paths: list[Path], out: Path, jobs: int = 1, 
     subs = find_submissions(lesson, paths)
     for line in probe(0 if os.geteuid() == 0 else None):
         log(f"warning: {line}")
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
 
     out.mkdir(parents=True, exist_ok=True)
     with tools_on_path():

@@ -54,7 +54,7 @@ def export(root: Path, to: Path, fmt: str = "nbgrader") -> str:
     from nbgrader.coursedir import CourseDirectory
 
     from autograder.course_root import course_config
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
     from course.quiet import no_stderr
 
     if fmt not in FORMATS:

@@ -89,7 +89,7 @@ def grade(task: Task) -> dict:
     with no_stderr():
         result = api.autograde(task.lesson, task.student, force=True, create=True)
     if not result["success"]:
-        from autograder.run import nbgrader_failure
+        from autograder.build import nbgrader_failure
 
         return {"failure": f"nbgrader autograde failed: {nbgrader_failure(result)}"}
     with no_stderr():

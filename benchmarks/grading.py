@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the corpus lives with the tests that 
 from test_hostile_submissions import CASES, LESSON, write_corpus  # noqa: E402
 
 from autograder.config import CELL_TIMEOUT_S  # noqa: E402
-from autograder.run import nbgrader_failure, tools_on_path  # noqa: E402
+from autograder.build import nbgrader_failure, tools_on_path  # noqa: E402
 from course.notebooks import QUIET_KERNEL_ARGS  # noqa: E402
 
 MIX = {"reference": 0.4,

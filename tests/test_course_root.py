@@ -87,7 +87,7 @@ def gradebook(tmp_path, no_user_config, monkeypatch):
     bob in 09 with a cell that awaits manual grading, carol in neither."""
     from nbgrader.api import Gradebook
 
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
 
     root = tmp_path / "course"
     root.mkdir()
@@ -157,7 +157,7 @@ def test_nbgrader_export_runs_the_canvas_plugin_as_course_export_does(gradebook,
     import sys
 
     from autograder.export import export
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
     from conftest import ROOT
 
     export(gradebook, tmp_path / "ours.csv", "canvas")
@@ -173,7 +173,7 @@ def test_a_roster_puts_names_in_the_gradebook_and_a_later_one_updates_them(tmp_p
     from nbgrader.api import Gradebook
 
     from autograder.batch import Course, add_roster
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
 
     course = Course(tmp_path / "exercise.ipynb", "", tmp_path / "template.db", f"sqlite:///{tmp_path / 'gradebook.db'}",
                     "llm-course")
@@ -224,7 +224,7 @@ def test_two_lessons_are_graded_into_one_course_folder(shared_root):
 
     from nbgrader.api import Gradebook
 
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
     from conftest import ROOT
 
     root, runs, rerun = shared_root
@@ -272,7 +272,7 @@ def extended_root(tmp_path_factory):
 
     from nbgrader.api import Gradebook
 
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
     from conftest import ROOT, run_course
 
     root = tmp_path_factory.mktemp("extended")
@@ -310,7 +310,7 @@ def test_manually_graded_cells_are_left_for_formgrader_and_counted(extended_root
 def test_a_regrade_keeps_the_score_given_in_formgrader(extended_root):
     from nbgrader.api import Gradebook
 
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
 
     root, _, _, again = extended_root
     assert again.returncode == 0, again.stderr[-3000:]
@@ -389,7 +389,7 @@ def test_a_late_submission_is_penalised_by_the_courses_plugin(late_root):
 def test_moving_the_due_date_reapplies_penalties_without_grading_again(late_root):
     from nbgrader.api import Gradebook
 
-    from autograder.run import tools_on_path
+    from autograder.build import tools_on_path
 
     root, _, _, moved = late_root
     assert moved.returncode == 0, moved.stderr[-3000:]

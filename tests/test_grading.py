@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.run import nbgrader_failure
+from autograder.build import nbgrader_failure
 from conftest import COURSE, ROOT, run_course
 from course.notebooks import graded_cells, read_notebook
 

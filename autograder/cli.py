@@ -1,4 +1,7 @@
-"""The `course` command: build, grade, export, check, main (build + grade the reference solutions), and capstone."""
+"""The `course` command: build, grade, export, check, main (build + grade the reference solutions), and capstone.
+
+It lives with the grader, which imports the students' package (`course`); `course` never imports it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 
 from course.errors import CourseError
 
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -20,7 +24,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_build(args) -> int:
     from autograder.lessons import course_root
-    from autograder.run import build
+    from autograder.build import build
 
     root = course_root()
     for path in build(root, args.lessons or None):
@@ -80,7 +84,7 @@ def cmd_main(args) -> int:
     """Build every lesson, then grade each graded lesson's (or each named one's) reference solution."""
     from autograder.batch import grade
     from autograder.lessons import course_root, solution_dir
-    from autograder.run import build
+    from autograder.build import build
     from course.syllabus import GRADED, require_graded
 
     for lesson in args.lessons:
@@ -117,6 +121,7 @@ def cmd_capstone(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from autograder.export import FORMATS
     from autograder.sandbox import Limits
 
     p = argparse.ArgumentParser(prog="course", description=__doc__)
@@ -146,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="every lesson's grades in an nbgrader course folder, as one CSV")
     e.add_argument("root", help="the nbgrader course folder (its nbgrader_config.py is read)")
     e.add_argument("--to", required=True, help="the CSV file to write")
-    e.add_argument("--format", choices=["nbgrader", "canvas"], default="nbgrader",
+    e.add_argument("--format", choices=list(FORMATS), default="nbgrader",
                    help="nbgrader's export columns (default), or Canvas's gradebook import")
     e.set_defaults(run=cmd_export)
     c = sub.add_parser("check", help="run a notebook and report which public tests pass")
