@@ -23,6 +23,8 @@ if "COURSE_CACHE" not in os.environ:
     os.environ["COURSE_CACHE"] = tempfile.mkdtemp(prefix="course-test-cache-")
     atexit.register(shutil.rmtree, os.environ["COURSE_CACHE"], ignore_errors=True)
 os.environ["COURSE_ROOT"] = str(ROOT)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two test processes share the cores (run.py test): a thread each
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def run_course(*args: str, root: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:

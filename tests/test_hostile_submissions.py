@@ -31,6 +31,7 @@ SOLUTION = ROOT / "solutions" / LESSON / "exercise.ipynb"
 RELEASED = ROOT / "lessons" / LESSON / "exercise.ipynb"
 POINTS = LESSON_POINTS[LESSON]
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 30, 60
+pytestmark = pytest.mark.serial  # the time limits above are sized for a machine that grades nothing else
 
 
 def _source(cell: dict) -> str:
