@@ -108,7 +108,7 @@ def cmd_main(args) -> int:
 
 def cmd_capstone(args) -> int:
     """Measure the methods, one process each; print the table, write <out>/<profile>.csv and .html."""
-    from course.capstone import benchmark, require_profile, table
+    from course.lessons.capstone import benchmark, require_profile, table
 
     start = time.perf_counter()
     profile = require_profile(args.profile)

@@ -27,12 +27,12 @@ from dataclasses import replace
 
 import torch
 
-from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+from course.lessons.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
 from course.memory import (ADAMW_BYTES, BYTES, CONTEXT_BYTES, Shape, activation_bytes, adapter_training_bytes,
                            full_fine_tuning_bytes, nf4_bytes, weights_bytes)
 from course.models import smollm2_config, smollm2_size
 from course.profiles import PROFILES, profile_for_gpu
-from course.qlora import eager_bitsandbytes
+from course.lessons.qlora import eager_bitsandbytes
 from course.training import train
 
 # dense bf16 (fp16 on a T4) tensor-core peaks, FLOP/s, from the vendors' data sheets
@@ -58,9 +58,9 @@ def setups(profile) -> dict:
     """Each lab's training set-up: (how to make the model trainable, predicted bytes for one model, FLOPs factor)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from course.distillation import freeze_embeddings
-    from course.prefix_tuning import peft_prefix_config
-    from course.prompt_tuning import peft_prompt_tuning_config
+    from course.lessons.distillation import freeze_embeddings
+    from course.lessons.prefix_tuning import peft_prefix_config
+    from course.lessons.prompt_tuning import peft_prompt_tuning_config
 
     def lora(targets, r):
         return lambda model: get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets)))
@@ -129,9 +129,9 @@ def predicted(config, kind, profile, tokens: int) -> int:
 
 def student_layers(n_teacher: int, profile) -> list[int]:
     """The teacher layers lab 10's student keeps at `profile`'s sizes (fewer than the teacher's)."""
-    from course.distillation import distill_sizes, keep_layers
+    from course.lessons.distillation import SIZES, keep_layers
 
-    return keep_layers(n_teacher, min(distill_sizes(profile).student_layers, n_teacher - 1))
+    return keep_layers(n_teacher, min(SIZES[profile.name].student_layers, n_teacher - 1))
 
 
 def distill_shape(teacher_config, profile) -> Shape:
@@ -163,7 +163,7 @@ def load_4bit(folder: str, profile, device: str):
     """The model saved in `folder`, loaded with its decoder's linear layers in NF4 with double quantization."""
     from transformers import AutoModelForCausalLM
 
-    from course.qlora import bnb_config
+    from course.lessons.qlora import bnb_config
 
     return AutoModelForCausalLM.from_pretrained(folder, quantization_config=bnb_config(True, profile.dtype),
                                                 dtype=profile.dtype, device_map=device)
@@ -171,7 +171,7 @@ def load_4bit(folder: str, profile, device: str):
 
 def measure_step(name: str, make, kind, factor: int, config, profile, device: str, folder: str) -> dict:
     """A few training steps of one set-up: measured peak against predicted, speed, utilisation."""
-    from course.qlora import quantized_weight_bytes
+    from course.lessons.qlora import quantized_weight_bytes
 
     on_gpu = device == "cuda"
     if on_gpu:
@@ -185,7 +185,7 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
     loaded = sum(quantized_weight_bytes(model).values())
     batch_loss = (lambda i: dpo_loss(model, batch)) if kind == "dpo" else None
     if kind == "distill":  # the teacher's logits are cached once (on the CPU, in float16), as the lab does
-        from course.distillation import distill_loss, student_from_teacher, teacher_logits
+        from course.lessons.distillation import distill_loss, student_from_teacher, teacher_logits
 
         teacher, targets = model, teacher_logits(model, [batch])
         model = student_from_teacher(teacher, student_layers(config.num_hidden_layers, profile))
@@ -225,7 +225,7 @@ def nf4_check(profile, device: str) -> dict:
     """bitsandbytes' NF4 on `device` against its CPU result, bit for bit, timed; the 4-bit model's predicted bytes."""
     import bitsandbytes.functional as F
 
-    from course.qlora import bnb_nf4, unpack_4bit
+    from course.lessons.qlora import bnb_nf4, unpack_4bit
 
     torch.manual_seed(0)
     w = torch.randn(4096 if device == "cuda" else 256, 4096 if device == "cuda" else 256)

@@ -1,21 +1,220 @@
-"""Predicted GPU memory of a training step: lesson 01's bytes per parameter plus the activations kept for backward.
+"""The memory of training, in one place: measured in a process, counted from tensors, predicted from a shape.
 
-Everything is counted from a model's shape (`course.models.smollm2_config`), so a plan needs no GPU and no
-download. The activation model counts what a Llama decoder layer saves for backward under mixed precision
+Measured (lessons 01, 07 and the capstone): `measure_training_step_memory` runs one real step and reads the
+process's peak RSS on a CPU or torch's allocator on a GPU; `tensor_bytes`, `saved_activation_bytes` and
+`method_memory` count the bytes a method's tensors hold.
+
+Predicted (docs/gpu.md): lesson 01's bytes per parameter plus the activations kept for backward, counted
+from a model's shape (`course.models.smollm2_config`), so a plan needs no GPU and no download. The activation model counts what a Llama decoder layer saves for backward under mixed precision
 (float32 master weights, 16-bit compute, attention by a fused kernel that keeps no score matrix) and what the
 loss keeps of the logits; tests/test_memory.py checks it against the tensors autograd saves on a CPU.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import os
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+import torch
 
+from course.training import to_device
+from course.units import GB
+
+OPTIMIZERS = ("sgd", "sgd_momentum", "adamw")
 BYTES = {"fp32": 4, "bf16-mixed": 2, "fp16-mixed": 2}
 ADAMW_BYTES = 16  # per trained parameter: float32 weight, gradient and AdamW's two moments
 NF4_BITS = 4 + 8 / 64 + 32 / (64 * 256)  # NF4 with double quantization (lesson 07)
+
+
+# ---------------------------------------------------------------- measured
+
+def make_optimizer(name: str, params, lr: float = 1e-5) -> torch.optim.Optimizer:
+    """The torch optimizer behind each name the lesson uses: sgd, sgd_momentum, adamw."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "sgd_momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+
+
+def trim() -> None:
+    """Give freed memory back to the operating system, so that RSS counts what is really held."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): RSS is a little noisier there
+        pass
+
+
+def rss() -> int:
+    """Resident set size of this process, in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+class PeakRSS:
+    """Peak RSS over a block: the kernel's high-water mark, reset on entry (Linux), else sampled every ms."""
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+            self._sampler = None
+        except OSError:
+            self._peak, self._stop = rss(), threading.Event()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        if self._sampler is None:
+            with open("/proc/self/status") as f:
+                hwm = next(line for line in f if line.startswith("VmHWM:"))
+            self.peak = int(hwm.split()[1]) * 1024
+        else:
+            self._stop.set()
+            self._sampler.join()
+            self.peak = max(self._peak, rss())
+
+
+def measure_training_step_memory(model, batch: dict[str, torch.Tensor], optimizer_name: str = "adamw",
+                                 device: str | torch.device | None = None, lr: float = 1e-5) -> dict:
+    """Run ONE real training step (forward, backward, optimizer step) and report the memory it used.
+
+    Bytes in the result:
+    - `weights`: the parameters themselves (numel x element size);
+    - `persistent`: weights + what the step left allocated (gradients, optimizer state): the part
+      that a memory formula without activations predicts;
+    - `peak`: weights + the step's peak increase (adds activations and temporary buffers).
+    On a GPU the figures come from torch.cuda's allocator; on the CPU from the process RSS
+    (peak: the kernel's high-water mark), so they also count allocator slack: compare with a tolerance.
+    A warm-up step with learning rate 0 first lets the libraries allocate their one-time buffers
+    (they are not the step's); it leaves the parameters unchanged. The measured step's optimizer
+    is created afterwards, so its state appears during the step.
+    """
+    device = torch.device(device or next(model.parameters()).device)
+    model.to(device).train()
+    batch = to_device(batch, device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    model(**batch).loss.backward()  # warm-up
+    make_optimizer(optimizer_name, params, lr=0.0).step()
+    for p in params:
+        p.grad = None
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    optimizer = make_optimizer(optimizer_name, params, lr)
+    trim()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+    else:
+        before = rss()
+    start = time.perf_counter()
+    with PeakRSS() as tracker:
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        if cuda:
+            torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    del loss
+    trim()
+    if cuda:
+        peak, after = torch.cuda.max_memory_allocated(device), torch.cuda.memory_allocated(device)
+    else:
+        peak, after = tracker.peak, rss()
+    state = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+                if torch.is_tensor(t) and t.dim() > 0)  # skip the scalar step counters
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in params if p.grad is not None)
+    result = {
+        "device": str(device), "how": "torch.cuda.max_memory_allocated" if cuda else "process RSS (VmHWM)",
+        "optimizer": optimizer_name, "dtype": str(params[0].dtype).replace("torch.", ""),
+        "n_params": sum(p.numel() for p in model.parameters()), "weights": weights,
+        "gradients_held": grads, "optimizer_state_held": state,
+        "persistent": weights + max(0, after - before), "peak": weights + max(0, peak - before),
+        "step_seconds": seconds,
+    }
+    optimizer.zero_grad(set_to_none=True)
+    del optimizer
+    trim()
+    return result
+
+
+def cuda_peak_mark(device: str) -> int:
+    """Before a run loads its model: reset CUDA's peak counter and return what is allocated now (0 on a CPU)."""
+    if not str(device).startswith("cuda"):
+        return 0
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated()
+
+
+def training_peak_bytes(device: str, mark: int, weight_bytes: int, trainable: int) -> int:
+    """A training run's peak bytes: measured on CUDA (the peak since `mark`, less what was there before); on a
+    CPU computed, as the weights plus 16 bytes per trained parameter (activations not counted)."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.max_memory_allocated() - mark
+    return weight_bytes + ADAMW_BYTES * trainable
+
+
+def tensor_bytes(tensors) -> int:
+    """Bytes of `tensors`, each storage counted once."""
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
+def saved_activation_bytes(model, batch: dict[str, torch.Tensor], precision: str) -> int:
+    """Bytes a training forward pass over `batch` saves for backward, the model's own parameters left out."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in params:
+            saved.append(t)
+        return t
+
+    device = next(model.parameters()).device
+    dtype = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}.get(precision)
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model(**to_device(batch, device)).loss.backward()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return tensor_bytes(saved)
+
+
+def method_memory(model, batch: dict[str, torch.Tensor], precision: str, optimizer_bytes: int) -> dict:
+    """A method's own bytes from its tensors: weights as stored, gradients and AdamW state, saved activations."""
+    from course.lessons.qlora import quantized_weight_bytes
+
+    weights = sum(quantized_weight_bytes(model).values())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    activations = saved_activation_bytes(model, batch, precision) if grads else 0
+    return {"weights_bytes": weights, "training_state_bytes": grads + optimizer_bytes, "activation_bytes": activations,
+            "method_bytes": weights + grads + optimizer_bytes + activations}
+
+
+# ---------------------------------------------------------------- predicted
 
 
 @dataclass(frozen=True)
@@ -140,18 +339,22 @@ def lab_peaks(profile) -> dict[str, int]:
     two students of `student_layers` layers (one float32) and the one it trains, after fully fine-tuning
     the teacher as 01 does.
     """
-    from course.capstone import SIZES as CAPSTONE
-    from course.distillation import distill_sizes
-    from course.full_ft import LAB_SIZES as FULL_FT
+    from course.lessons.capstone import SIZES as CAPSTONE
+    from course.lessons.alignment import SIZES as ALIGNMENT
+    from course.lessons.alignment import dpo_batch_size
+    from course.lessons.distillation import SIZES as DISTILLATION
+    from course.lessons.full_fine_tuning import SIZES as FULL_FT
+    from course.lessons.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
     from course.models import smollm2_config, smollm2_size
 
     config = smollm2_config(smollm2_size(profile.model))
     s, p = Shape.of(config), profile.precision
     w, b, length, ckpt = weights_bytes(s, p), profile.batch_size, profile.max_len, profile.checkpointing
     full = FULL_FT[profile.name]
+    dpo_len = ALIGNMENT[profile.name].dpo_max_len  # prompt and reply of a DPO sequence
     capstone = CAPSTONE[profile.name]
     student_config = smollm2_config(smollm2_size(profile.model))
-    student_config.num_hidden_layers = distill_sizes(profile).student_layers
+    student_config.num_hidden_layers = DISTILLATION[profile.name].student_layers
     student = Shape.of(student_config)
     embeddings = s.vocab * s.hidden
     minilm = Shape(hidden=384, intermediate=1536, layers=6, heads=12, kv_heads=12, head_dim=32, vocab=16,
@@ -166,7 +369,7 @@ def lab_peaks(profile) -> dict[str, int]:
         "06-lora": w + adapter_training_bytes(s, b * length, p, DEFAULT_TARGETS),
         "07-qlora": max(6 * s.params, nf4_bytes(s, p) + 2 * embeddings + w
                         + adapter_training_bytes(s, b * length, p, ALL_PROJECTIONS)),
-        "08-alignment": 4 * w + adapter_training_bytes(s, 2 * max(2, b // 2) * (length + 64), p, DEFAULT_TARGETS,
+        "08-alignment": 4 * w + adapter_training_bytes(s, 2 * dpo_batch_size(profile) * dpo_len, p, DEFAULT_TARGETS,
                                                        checkpointing=True),
         "09-rag-vs-fine-tuning": 4 * w + adapter_training_bytes(s, b * 192, p, ALL_PROJECTIONS, 16),
         "10-distillation": max(full_fine_tuning_bytes(s, p) + activation_bytes(s, b * length, p, checkpointing=ckpt),
@@ -194,5 +397,5 @@ def plan_table() -> str:
         if profile.checkpointing:
             how += ", checkpointing"
         rows.append(f"| {cls.label} ({name}, {memory / 2**30:.1f} GiB) | {how} | "
-                    + " | ".join(f"{peak / 1e9:.1f}" for peak in plan.values()) + " |")
+                    + " | ".join(f"{peak / GB:.1f}" for peak in plan.values()) + " |")
     return "\n".join(rows)

@@ -50,12 +50,15 @@ class CardClass:
 
 
 # SmolLM2-1.7B's full fine-tuning holds 16 bytes per parameter (float32 weights, gradients and two AdamW
-# moments: 27.4 GB measured on an H200, course.full_ft.GPU_MEASURED) plus its activations: about 46 GB at
+# moments: 27.4 GB measured on an H200, course.lessons.full_fine_tuning.GPU_MEASURED) plus its activations: about 46 GB at
 # 16 x 256 tokens, too much below 60 GiB. SmolLM2-360M's takes about 16 GB, 10 GB with checkpointing.
 CARD_CLASSES = (
-    CardClass("16 GB", 20, "smollm2-360m-instruct", 8, True),  # T4, V100-16GB, RTX 4080
-    CardClass("24-48 GB", 60, "smollm2-360m-instruct", 16, False),  # L4, A10, RTX 4090, A100-40GB, L40S, A6000
-    CardClass("80 GB", float("inf"), "smollm2-1.7b-instruct", 16, False),  # A100-80GB, H100, H200
+    # T4, V100-16GB, RTX 4080
+    CardClass(label="16 GB", below_gib=20, model="smollm2-360m-instruct", batch_size=8, checkpointing=True),
+    # L4, A10, RTX 4090, A100-40GB, L40S, A6000
+    CardClass(label="24-48 GB", below_gib=60, model="smollm2-360m-instruct", batch_size=16, checkpointing=False),
+    # A100-80GB, H100, H200
+    CardClass(label="80 GB", below_gib=float("inf"), model="smollm2-1.7b-instruct", batch_size=16, checkpointing=False),
 )
 
 # the smallest common card of each class (name, total_memory, capability): the plans are checked against it

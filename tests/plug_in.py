@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM = {"cli", "colab", "colab_install", "check", "notebooks", "preload", "quiet", "progress", "errors", "environ",
+PLATFORM = {"colab", "colab_install", "check", "notebooks", "preload", "quiet", "progress", "errors", "environ",
             "syllabus", "reach", "interactive"}
 TIMEOUT_S = 60
 

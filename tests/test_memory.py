@@ -10,7 +10,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from course.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+from course.lessons.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
 from course.memory import Shape, activation_bytes, full_fine_tuning_bytes, saved_bytes
 from course.models import smollm2_config
 

@@ -132,7 +132,7 @@ def test_prefix_tuned_generation_matches_a_loop_over_the_prefix_cache():
     """peft's generate misplaces a prefix on transformers 5.24 (with or without the cache); generate_reply does not."""
     from peft import get_peft_model
 
-    from course.prefix_tuning import peft_prefix_config
+    from course.lessons.prefix_tuning import peft_prefix_config
 
     model, tokenizer = load_causal_lm("smollm2-135m-instruct")
     peft_model = get_peft_model(model, peft_prefix_config(4))

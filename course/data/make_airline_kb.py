@@ -10,7 +10,7 @@ frame around the same subject, and `test` with a paraphrased subject *and* frame
 fine-tuned on `train` saw the fact but not the held-out wording. A second part, `general_train` /
 `general_test`, holds general-knowledge questions in the same format (short answers a small model
 may or may not know), for the known / unknown experiment of Gekhman et al. (2024); `general_study` holds
-more of them, so that `course.known_unknown` can run that experiment at a size that can settle it.
+more of them, so that `course.lessons.known_unknown` can run that experiment at a size that can settle it.
 """
 
 from __future__ import annotations

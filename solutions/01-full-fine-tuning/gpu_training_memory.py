@@ -20,7 +20,7 @@ import time
 import torch
 from transformers import LlamaForCausalLM
 
-from course.full_ft import SMOLLM2_SHAPES, smollm2_config
+from course.lessons.full_fine_tuning import SMOLLM2_SHAPES, smollm2_config
 
 
 def build(name: str, dtype: torch.dtype) -> LlamaForCausalLM:

@@ -4,7 +4,7 @@
     python solutions/01-full-fine-tuning/memory_check.py --device cuda --model smollm2-135m-instruct
 
 For each optimizer it builds the model from its config (random weights: memory does not depend on
-their values), runs ONE real training step with `course.full_ft.measure_training_step_memory`
+their values), runs ONE real training step with `course.memory.measure_training_step_memory`
 and prints the bytes predicted by the reference `training_memory_bytes` (the exercise's answer,
 which is why this script lives in solutions/, not in the course package) next to the bytes the
 step left allocated (weights, gradients, optimizer state) and the peak (plus activations).
@@ -21,7 +21,8 @@ import json
 import torch
 
 import course  # noqa: F401  (quiets library warnings)
-from course.full_ft import INTENTS, OPTIMIZERS, measure_training_step_memory
+from course.lessons.full_fine_tuning import INTENTS
+from course.memory import OPTIMIZERS, measure_training_step_memory
 
 
 def training_memory_bytes(n_params: int, param_bytes: int = 4, grad_bytes: int = 4, optimizer: str = "adamw",

@@ -91,7 +91,7 @@ def main() -> None:
     import bitsandbytes as bnb
     import bitsandbytes.functional as F
 
-    from course.qlora import bnb_nf4
+    from course.lessons.qlora import bnb_nf4
 
     reference = load_reference()
     nf4_codebook, quantize_nf4 = reference["nf4_codebook"], reference["quantize_nf4"]
