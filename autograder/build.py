@@ -1,4 +1,5 @@
-"""`course build`: nbgrader's generate_assignment in a throw-away nbgrader folder, plus the lesson's README and stored results."""
+"""`course build`: nbgrader's generate_assignment in a throw-away nbgrader folder, plus the lesson's README and
+stored results."""
 
 from __future__ import annotations
 

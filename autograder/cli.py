@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from course.errors import CourseError
+from course.units import GiB
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -46,7 +47,7 @@ def cmd_grade(args) -> int:
     start = time.perf_counter()
     out = Path(args.out or Path("grading") / args.lesson)
     given = {"cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
-             "memory": args.memory_gib and int(args.memory_gib * 2**30)}
+             "memory": args.memory_gib and int(args.memory_gib * GiB)}
     limits = Limits(**{name: value for name, value in given.items() if value is not None})
     records = grade(course_root(), args.lesson, [Path(p) for p in args.submissions], out, jobs=args.jobs,
                     limits=limits, regrade=args.regrade, roster=roster, due=args.due)
@@ -146,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--cell-timeout", type=int, help=f"seconds per cell (default {Limits.cell_timeout})")
     g.add_argument("--notebook-timeout", type=int, help=f"seconds per notebook (default {Limits.notebook_timeout})")
     g.add_argument("--memory-gib", type=float,
-                   help=f"address space per kernel process in GiB (default {Limits.memory / 2**30:g})")
+                   help=f"address space per kernel process in GiB (default {Limits.memory / GiB:g})")
     g.set_defaults(run=cmd_grade)
     e = sub.add_parser("export", help="every lesson's grades in an nbgrader course folder, as one CSV")
     e.add_argument("root", help="the nbgrader course folder (its nbgrader_config.py is read)")

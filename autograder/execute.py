@@ -27,6 +27,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from autograder import sandbox
+from course.units import MiB
 
 GUARD_SETUP = (Path(__file__).parent / "kernel_guard.py").read_text()
 GUARD_CALL = "__course_guard__()"
@@ -50,7 +51,7 @@ class SandboxedExecute(Execute):
     """Execute with the course's jail, tamper check, notebook time budget and output cap."""
 
     notebook_timeout = Integer(900, help="seconds for the whole notebook").tag(config=True)
-    max_output_bytes = Integer(2 * 2**20, help="printed output kept per notebook").tag(config=True)
+    max_output_bytes = Integer(2 * MiB, help="printed output kept per notebook").tag(config=True)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", sandbox.SandboxKernelManager)

@@ -25,6 +25,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from autograder.config import CELL_TIMEOUT_S
 from course.errors import CourseError
+from course.units import GiB, MiB
 
 # The first user id of the jails when grading as root: worker slot k runs as UID_BASE + k.
 UID_BASE = 61000
@@ -39,11 +40,11 @@ class Limits:
 
     cell_timeout: int = CELL_TIMEOUT_S
     notebook_timeout: int = 900
-    memory: int = 10 * 2**30  # address space per kernel process (RLIMIT_AS); the heaviest reference (08) peaks at 7.0 GB
+    memory: int = 10 * GiB  # address space per kernel process (RLIMIT_AS); the heaviest reference (08) peaks at 7.0 GB
     processes: int = 256  # processes and threads of the jail's user (RLIMIT_NPROC)
-    output: int = 2 * 2**20  # printed output kept per notebook; the rest is dropped with a note
-    file_size: int = 256 * 2**20  # largest file the kernel may write (RLIMIT_FSIZE)
-    tmp_size: int = 512 * 2**20  # the jail's private /tmp (a tmpfs)
+    output: int = 2 * MiB  # printed output kept per notebook; the rest is dropped with a note
+    file_size: int = 256 * MiB  # largest file the kernel may write (RLIMIT_FSIZE)
+    tmp_size: int = 512 * MiB  # the jail's private /tmp (a tmpfs)
 
 
 @dataclass

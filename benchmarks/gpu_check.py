@@ -28,12 +28,13 @@ from dataclasses import replace
 import torch
 
 from course.lessons.lora import ALL_PROJECTIONS, DEFAULT_TARGETS
+from course.lessons.qlora import eager_bitsandbytes
 from course.memory import (ADAMW_BYTES, BYTES, CONTEXT_BYTES, Shape, activation_bytes, adapter_training_bytes,
                            full_fine_tuning_bytes, nf4_bytes, weights_bytes)
 from course.models import smollm2_config, smollm2_size
 from course.profiles import PROFILES, profile_for_gpu
-from course.lessons.qlora import eager_bitsandbytes
 from course.training import train
+from course.units import GB, GiB
 
 # dense bf16 (fp16 on a T4) tensor-core peaks, FLOP/s, from the vendors' data sheets
 PEAK_FLOPS = {"T4": 65e12, "L4": 121e12, "A10": 125e12, "A100": 312e12, "L40S": 362e12, "H100": 989e12,
@@ -211,10 +212,10 @@ def measure_step(name: str, make, kind, factor: int, config, profile, device: st
     flops = card_peak(torch.cuda.get_device_properties(0).name) if on_gpu else None
     row = {"setup": name, "model": profile.model, "batch": rows, "length": length,
            "precision": profile.precision, "checkpointing": checkpointing,
-           "loss_first": losses[0], "loss_last": losses[-1], "weights_GB": loaded / 1e9,
-           "predicted_weights_GB": predicted_weights(config, kind, profile) / 1e9,
-           "predicted_GB": predicted(config, kind, profile, tokens) / 1e9,
-           "measured_GB": torch.cuda.max_memory_allocated() / 1e9 if on_gpu else None,
+           "loss_first": losses[0], "loss_last": losses[-1], "weights_GB": loaded / GB,
+           "predicted_weights_GB": predicted_weights(config, kind, profile) / GB,
+           "predicted_GB": predicted(config, kind, profile, tokens) / GB,
+           "measured_GB": torch.cuda.max_memory_allocated() / GB if on_gpu else None,
            "s_per_step": step_s, "tokens_per_s": tokens / step_s,
            "mfu": factor * trained.params * tokens / step_s / flops if flops else None}
     del model, batch_loss
@@ -241,8 +242,8 @@ def nf4_check(profile, device: str) -> dict:
     return {"setup": "NF4 quantize", "elements": w.numel(), "device": device,
             "codes_equal_cpu": bool(torch.equal(unpack_4bit(packed.cpu(), w.numel()), codes)),
             "absmax_equal_cpu": bool(torch.equal(state.absmax.cpu(), absmax)), "seconds": seconds,
-            "model": profile.model, "nf4_double_quant_GB": nf4_bytes(shape, profile.precision) / 1e9,
-            "bf16_GB": weights_bytes(shape, "bf16-mixed") / 1e9,
+            "model": profile.model, "nf4_double_quant_GB": nf4_bytes(shape, profile.precision) / GB,
+            "bf16_GB": weights_bytes(shape, "bf16-mixed") / GB,
             "nf4_share_of_bf16": nf4_bytes(shape, profile.precision) / weights_bytes(shape, "bf16-mixed"),
             "nf4_share_of_bf16_1.7B": nf4_bytes(large, "bf16-mixed") / weights_bytes(large, "bf16-mixed")}
 
@@ -265,10 +266,10 @@ def main() -> None:
         props = torch.cuda.get_device_properties(0)
         profile = profile_for_gpu(props.total_memory, (props.major, props.minor))
         config = smollm2_config(smollm2_size(profile.model))
-        card = f"{props.name}, {props.total_memory / 2**30:.1f} GiB, capability {props.major}.{props.minor}"
+        card = f"{props.name}, {props.total_memory / GiB:.1f} GiB, capability {props.major}.{props.minor}"
     else:
         raise SystemExit("no CUDA device: run on a GPU machine, or pass --dry-run")
-    rows = [{"card": card, "card_class": profile.card, "context_GB": CONTEXT_BYTES / 1e9, "torch": torch.__version__}]
+    rows = [{"card": card, "card_class": profile.card, "context_GB": CONTEXT_BYTES / GB, "torch": torch.__version__}]
     with tempfile.TemporaryDirectory() as folder:
         build(config, profile.dtype, device).save_pretrained(folder)  # random weights, for the 4-bit load
         for name, (make, kind, factor) in setups(profile).items():

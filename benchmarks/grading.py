@@ -30,11 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the corpus lives with the tests that pin its scores
 
-from test_hostile_submissions import CASES, LESSON, write_corpus  # noqa: E402
+from test_hostile_submissions import LESSON, write_corpus  # noqa: E402
 
-from autograder.config import CELL_TIMEOUT_S  # noqa: E402
 from autograder.build import nbgrader_failure, tools_on_path  # noqa: E402
+from autograder.config import CELL_TIMEOUT_S  # noqa: E402
 from course.notebooks import QUIET_KERNEL_ARGS  # noqa: E402
+from course.units import MiB  # noqa: E402
 
 MIX = {"reference": 0.4,
        **dict.fromkeys(["syntax_error", "exception", "sys_exit", "edited_test", "deleted_test", "reads_outside"], 0.05),
@@ -133,7 +134,7 @@ def main() -> None:
     print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s} {'core-s':>7s} {'cores':>6s}"
           "  peak memory per worker (median / max)")
     for name, seconds, core_s, peaks in rows:
-        memory = (f"{statistics.median(peaks) / 2**20:.0f} / {max(peaks) / 2**20:.0f} MiB" if peaks else "")
+        memory = (f"{statistics.median(peaks) / MiB:.0f} / {max(peaks) / MiB:.0f} MiB" if peaks else "")
         print(f"{name:40s} {seconds:8.1f} {args.n / seconds * 60:9.2f} {plain_s / seconds:8.2f}x {core_s:7.0f} "
               f"{core_s / seconds:6.2f}  {memory}")
     cores = min(2, os.cpu_count() or 1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from course.training import to_device
-from course.units import GB
+from course.units import GB, GiB
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "adamw")
 BYTES = {"fp32": 4, "bf16-mixed": 2, "fp16-mixed": 2}
@@ -396,6 +396,6 @@ def plan_table() -> str:
         how = f"{profile.model.removeprefix('smollm2-').removesuffix('-instruct').upper()}, {profile.precision}"
         if profile.checkpointing:
             how += ", checkpointing"
-        rows.append(f"| {cls.label} ({name}, {memory / 2**30:.1f} GiB) | {how} | "
+        rows.append(f"| {cls.label} ({name}, {memory / GiB:.1f} GiB) | {how} | "
                     + " | ".join(f"{peak / GB:.1f}" for peak in plan.values()) + " |")
     return "\n".join(rows)

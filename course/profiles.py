@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from course.units import GiB
+
 ENV_VAR = "COURSE_PROFILE"
 OFFLINE_MODEL = "smollm2-135m-instruct"  # the model the offline package holds
-GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ PROFILES: dict[str, Profile] = {
 
 def card_class(total_memory_bytes: int) -> CardClass:
     """The class of a GPU with `total_memory_bytes` of memory."""
-    return next(c for c in CARD_CLASSES if total_memory_bytes < c.below_gib * GIB)
+    return next(c for c in CARD_CLASSES if total_memory_bytes < c.below_gib * GiB)
 
 
 def profile_for_gpu(total_memory_bytes: int, capability: tuple[int, int]) -> Profile:
@@ -111,7 +112,7 @@ def device_summary() -> str:
     if not torch.cuda.is_available():
         return "GPU: none"
     card = torch.cuda.get_device_properties(0)
-    return (f"GPU: {card.name}, {card.total_memory / GIB:.1f} GiB, "
+    return (f"GPU: {card.name}, {card.total_memory / GiB:.1f} GiB, "
             f"compute capability {card.major}.{card.minor}")
 
 

@@ -202,7 +202,8 @@ def test_build_releases_the_readme_and_results_folder_only(tmp_path):
     released = tmp_path / "lessons" / LESSON
     assert (released / "results" / "cpu.csv").read_bytes() == STORED.read_bytes()
     assert json.loads((released / "lab.ipynb").read_text())["metadata"]["course"]["lesson"] == LESSON
-    assert sorted(p.name for p in (tmp_path / "lessons" / "07-qlora").iterdir()) == ["README.md", "exercise.ipynb", "lab.ipynb"]
+    released = sorted(p.name for p in (tmp_path / "lessons" / "07-qlora").iterdir())
+    assert released == ["README.md", "exercise.ipynb", "lab.ipynb"]
 
 
 def test_held_out_requests_are_new_paired_and_have_their_opposite():

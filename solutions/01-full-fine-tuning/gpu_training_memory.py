@@ -21,6 +21,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 from course.lessons.full_fine_tuning import SMOLLM2_SHAPES, smollm2_config
+from course.units import GB
 
 
 def build(name: str, dtype: torch.dtype) -> LlamaForCausalLM:
@@ -65,8 +66,8 @@ def measure(name: str, setup: str, batch: int, seq: int, steps: int = 4) -> dict
     after_step = torch.cuda.memory_allocated()  # gradients kept: weights + grads + states
     predicted = predicted_bytes(model)
     row = {"model": name, "setup": setup, "trainable": n_trainable, "frozen": n_frozen,
-           "predicted_GB": predicted / 1e9, "after_step_GB": after_step / 1e9,
-           "peak_GB": torch.cuda.max_memory_allocated() / 1e9, "ratio_after_to_predicted": after_step / predicted,
+           "predicted_GB": predicted / GB, "after_step_GB": after_step / GB,
+           "peak_GB": torch.cuda.max_memory_allocated() / GB, "ratio_after_to_predicted": after_step / predicted,
            "s_per_step": min(times[1:]), "tokens_per_s": batch * seq / min(times[1:])}
     del model, optimizer, params
     return row

@@ -23,6 +23,7 @@ import torch
 import course  # noqa: F401  (quiets library warnings)
 from course.lessons.full_fine_tuning import INTENTS
 from course.memory import OPTIMIZERS, measure_training_step_memory
+from course.units import MiB
 
 
 def training_memory_bytes(n_params: int, param_bytes: int = 4, grad_bytes: int = 4, optimizer: str = "adamw",
@@ -73,13 +74,13 @@ def main() -> None:
         predicted = training_memory_bytes(m["n_params"], size, size, optimizer, size)
         m["predicted"] = predicted
         results.append(m)
-        print(f"{args.model} {m['dtype']:>8} {optimizer:>12} on {m['device']}: predicted {predicted / 2**20:9.1f} MiB | "
-              f"after the step {m['persistent'] / 2**20:9.1f} MiB ({m['persistent'] / predicted:.3f}x) | "
-              f"peak {m['peak'] / 2**20:9.1f} MiB | {m['step_seconds']:.2f} s  [{m['how']}]")
+        print(f"{args.model} {m['dtype']:>8} {optimizer:>12} on {m['device']}: predicted {predicted / MiB:9.1f} MiB | "
+              f"after the step {m['persistent'] / MiB:9.1f} MiB ({m['persistent'] / predicted:.3f}x) | "
+              f"peak {m['peak'] / MiB:9.1f} MiB | {m['step_seconds']:.2f} s  [{m['how']}]")
         del model
     n = results[0]["n_params"]
     print(f"mixed precision + AdamW (bf16 weights and gradients, fp32 master copy and states), predicted: "
-          f"{training_memory_bytes(n, 2 + 4, 2) / 2**20:.1f} MiB")
+          f"{training_memory_bytes(n, 2 + 4, 2) / MiB:.1f} MiB")
     print("RESULTS", json.dumps(results))
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from course.units import GB
+
 EXERCISE = Path(__file__).resolve().parent / "exercise.ipynb"
 GRADE_IDS = ("nf4_codebook", "quantize_nf4")
 SHAPE = (4096, 4096)
@@ -117,7 +119,7 @@ def main() -> None:
         print(f"{name:>36}: {s:6.3f} s  ({s / base:4.2f}x bitsandbytes)")
     print(f"argmin temporary: {w.numel():,} elements x {len(levels)} levels x 4 bytes = {temporary / 1e9:.2f} GB "
           f"per tensor (the difference and its abs are alive together); peak resident memory grew by "
-          f"{rss_growth / 1e9:.2f} GB in one call")
+          f"{rss_growth / GB:.2f} GB in one call")
 
     bnb_codes, bnb_absmax, _ = bnb_nf4(w, BLOCKSIZE)
     ref_codes, ref_absmax = quantize_nf4(w, BLOCKSIZE)
