@@ -30,3 +30,13 @@ def test_relative_links_lead_to_a_file(document):
     targets = [t for t in LINK.findall(document.read_text()) if "://" not in t]
     missing = [t for t in targets if not (document.parent / t).exists()]
     assert not missing, f"{document.relative_to(ROOT)}: {missing}"
+
+
+PATH_IN_CODE = re.compile(r"`((?:course|autograder|tests|benchmarks|solutions|docs)/[\w./-]+)`")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_paths_a_document_names_exist(document):
+    named = {p for p in PATH_IN_CODE.findall(document.read_text()) if not re.search(r"NN|slug|CARD", p)}
+    missing = sorted(p for p in named if not (ROOT / p).exists())
+    assert not missing, f"{document.relative_to(ROOT)}: {missing}"
