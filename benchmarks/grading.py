@@ -124,13 +124,13 @@ def main() -> None:
         before = busy_core_seconds()
         plain_s, plain = plain_nbgrader(folder, Path(tmp) / "plain", args.lesson)
         rows = [("plain nbgrader autograde (sequential)", plain_s, busy_core_seconds() - before, None)]
-        results = {}
+        results, core_seconds = {}, {}
         for jobs in (1, 2):
             print(f"running course grade -j {jobs} ...", flush=True)
             before = busy_core_seconds()
             seconds, totals, peaks = course_grade(folder, Path(tmp) / f"j{jobs}", args.lesson, jobs)
-            results[jobs] = totals
-            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, busy_core_seconds() - before, peaks))
+            results[jobs], core_seconds[jobs] = totals, busy_core_seconds() - before
+            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, core_seconds[jobs], peaks))
     print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s} {'core-s':>7s} {'cores':>6s}"
           "  peak memory per worker (median / max)")
     for name, seconds, core_s, peaks in rows:
@@ -139,7 +139,7 @@ def main() -> None:
               f"{core_s / seconds:6.2f}  {memory}")
     cores = min(2, os.cpu_count() or 1)
     print(f"\nceiling: -j 2 using {cores} cores fully, with the core-seconds it needed, would take "
-          f"{rows[2][2] / cores:.1f} s: {plain_s * cores / rows[2][2]:.2f}x plain")
+          f"{core_seconds[2] / cores:.1f} s: {plain_s * cores / core_seconds[2]:.2f}x plain")
     same = results[1] == results[2]
     differ = {s: (plain.get(s), results[2][s]) for s in results[2] if plain.get(s) != results[2][s]}
     print(f"\n-j 1 and -j 2 give the same scores: {same}")
