@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -85,3 +86,11 @@ def check_study_arguments(args: argparse.Namespace, learning_rates: Iterable[flo
     known = sorted(set(learning_rates))
     if args.lrs and not set(args.lrs) <= set(known):
         raise CourseError(f"--lrs must be among {', '.join(f'{lr:g}' for lr in known)}")
+
+
+def run_study(main: Callable[[], int]) -> None:
+    """A study's `python -m` entry: exit with `main`'s status, or with one line for bad input (a CourseError)."""
+    try:
+        sys.exit(main())
+    except CourseError as error:
+        sys.exit(f"error: {error}")

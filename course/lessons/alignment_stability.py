@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -300,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CourseError as error:
-        sys.exit(f"error: {error}")
+    from course.results import run_study
+
+    run_study(main)

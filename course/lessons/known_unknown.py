@@ -22,7 +22,6 @@ import json
 import math
 import random
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -344,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CourseError as error:
-        sys.exit(f"error: {error}")
+    from course.results import run_study
+
+    run_study(main)
