@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autograder.course_root import Student
+from autograder.forked_kernel import lesson_imports
 from autograder.lessons import GRADED_NOTEBOOK, solution_dir
 from autograder.sandbox import Limits, probe
 from autograder.worker import Task, task_json
@@ -314,6 +315,8 @@ class Grader:
         for slot in range(jobs):
             self.slots.put(slot)
         self.servers: dict[int, subprocess.Popen] = {}  # slot -> its `python -m autograder.worker`
+        self.slot_folders: dict[int, Path] = {}  # slot -> its folder (its zygote's kernels work there)
+        self.preload = lesson_imports(read_notebook(course.source))
 
     def zero(self, student: str, sha: str, failure: str, seconds: float = 0.0) -> Record:
         """A submission that earns nothing, with the reason on every cell."""
@@ -326,7 +329,7 @@ class Grader:
         work = Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp"))  # short: ipc socket paths are limited to 107 bytes
         try:
             task = Task(self.lesson, sub.student, str(sub.path.resolve()), str(template), str(work), slot,
-                        asdict(self.limits), [str(p) for p in read_only])
+                        asdict(self.limits), [str(p) for p in read_only], str(self.slot_folders[slot]), self.preload)
             (work / "task.json").write_text(task_json(task))
             server = self.server(slot)
             start = time.perf_counter()
@@ -345,7 +348,8 @@ class Grader:
             if "failure" in result:
                 return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
             record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
-                            {"worker_peak_rss": result["worker_peak_rss"]}, self.lesson, self.course.source_sha)
+                            {"worker_peak_rss": result["worker_peak_rss"], "kernel_forked": result["kernel_forked"]},
+                            self.lesson, self.course.source_sha)
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}
         finally:
@@ -358,8 +362,8 @@ class Grader:
         if slot not in self.servers or self.servers[slot].poll() is not None:
             # graded cells run at smoke size whatever the machine; the model cache is the one the jail shows
             env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": str(cache_root())}
-            if self.jobs > 1:  # one core's worth of threads per worker
-                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))  # each worker its cores
+            self.slot_folders.setdefault(slot, Path(tempfile.mkdtemp(prefix="course-slot-", dir="/tmp")))
             self.servers[slot] = subprocess.Popen([sys.executable, "-m", "autograder.worker"], env=env, text=True,
                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return self.servers[slot]
@@ -369,6 +373,8 @@ class Grader:
         for server in self.servers.values():
             server.kill()
             server.wait()
+        for folder in self.slot_folders.values():  # a zygote dies with its worker
+            shutil.rmtree(folder, ignore_errors=True)
 
     def record(self, sub: Submission, record: Record, files: dict) -> None:
         """Write one result into OUT: files, gradebook, then the ledger line (the commit point)."""

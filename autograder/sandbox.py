@@ -11,6 +11,10 @@ bomb dies with the jail) and, when the grader runs as root, a user id of its own
 slot, so that the process limit counts only its own processes. The grader talks to it through
 Unix sockets in a folder bound into the jail (ZeroMQ's ipc transport), since TCP on the
 grader's loopback is not reachable from inside a network namespace.
+
+Grading as root, a worker's kernels are forked instead by the worker's zygote
+(`autograder.zygote`), a process in such a jail that has imported the lesson's libraries once;
+each kernel it forks gets the same view, limits and user id, in namespaces of its own.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 
 from autograder.config import CELL_TIMEOUT_S
 from course.errors import CourseError
 from course.units import GiB, MiB
+
+if TYPE_CHECKING:
+    from autograder.forked_kernel import Zygote
 
 # The first user id of the jails when grading as root: worker slot k runs as UID_BASE + k.
 UID_BASE = 61000
@@ -57,10 +65,12 @@ class Jail:
     uid: int | None = None  # run as this user (grading as root); None: keep the caller's
     read_only: list[Path] = field(default_factory=list)  # extra host folders to show, read-only
     peak_rss: int = 0  # the kernel's peak memory, as last measured
+    forked: bool = False  # the kernel was forked by the zygote (else started in a jail of its own)
     bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
+    zygote: Zygote | None = None  # the slot's zygote: kernels are forked by it instead of started
 
-    def command(self) -> list[str]:
-        """The prefix that puts the kernel command in the jail."""
+    def command(self, keep_root: bool = False) -> list[str]:
+        """The prefix that puts the kernel command in the jail (keep_root: a zygote's, grading as root)."""
         lim = self.limits
         # SIGINT, which interrupts a cell, goes to the whole process group: bubblewrap must not die of it
         # (ipykernel installs its own handler while a cell runs)
@@ -73,6 +83,8 @@ class Jail:
         else:  # root: no user namespace, so that setpriv's user id is a real one that RLIMIT_NPROC counts
             ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                   "--die-with-parent", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            if keep_root:  # the zygote makes each kernel's namespaces and mounts, then drops its bounding set
+                ns += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
         args = [self.bwrap, *ns, "--ro-bind", "/usr", "/usr"]
         for top in ("bin", "sbin", "lib", "lib32", "lib64"):
             host = Path("/") / top
@@ -86,7 +98,7 @@ class Jail:
                  # sentence-transformers, warns on stderr without them)
                  "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/dev/shm"]
         binds = [("--ro-bind", p) for p in self._python_paths() + self.read_only]
-        binds += [("--bind", self.workdir), ("--bind", self.runtime_dir)]
+        binds += [("--bind", p) for p in dict.fromkeys([self.workdir, self.runtime_dir])]
         made: set[Path] = {Path("/"), Path("/tmp")}
         for flag, path in binds:
             for parent in reversed(path.parents):  # bubblewrap makes missing parents 0700: open them
@@ -96,7 +108,7 @@ class Jail:
             args += [flag, str(path), str(path)]
             made.add(path)
         args += ["--chdir", str(self.workdir)]
-        if self.uid is not None:
+        if self.uid is not None and not keep_root:
             args += ["--", "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all"]
         return [*prefix, *args, "--"]
@@ -113,7 +125,9 @@ class Jail:
         """The kernel's environment: the kept variables, a private HOME, and the course's model cache."""
         kept = {k: v for k, v in env.items() if k.startswith(KEPT_ENV)}
         return {**kept, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
-                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLCONFIGDIR": "/tmp/mpl"}
+                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLCONFIGDIR": "/tmp/mpl",
+                # pyarrow (under datasets) starts no jemalloc thread: a zygote with a thread cannot fork kernels
+                "JE_ARROW_MALLOC_CONF": "background_thread:false"}
 
     def _python_paths(self) -> list[Path]:
         """The Python install, the virtual environment and the `course` package, outside /usr."""
@@ -182,10 +196,21 @@ class SandboxKernelManager(AsyncKernelManager):
             self.connection_file = str(ACTIVE.runtime_dir / "kernel.json")
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        if ACTIVE is not None:
-            ACTIVE.hand_over()
-            # no parent poller: from inside the jail's pid namespace the parent looks gone (and the jail
-            # dies with its parent anyway)
-            kernel_cmd = [*ACTIVE.command(), *kernel_cmd, "--IPKernelApp.parent_handle=0"]
-            kw["env"] = ACTIVE.env(kw.get("env") or dict(os.environ))
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if ACTIVE is None:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        ACTIVE.hand_over()
+        # no parent poller: from inside the jail's pid namespace the parent looks gone (and the jail
+        # dies with its parent anyway)
+        kernel_cmd = [*kernel_cmd, "--IPKernelApp.parent_handle=0"]
+        env = ACTIVE.env(kw.get("env") or dict(os.environ))
+        if ACTIVE.zygote is not None:
+            try:
+                process = ACTIVE.zygote.spawn(kernel_cmd, env, ACTIVE.workdir, ACTIVE.uid, ACTIVE.limits.tmp_size)
+            except (OSError, RuntimeError) as error:  # it died or failed: this kernel gets a jail of its own
+                self.log.warning("the worker's zygote: %s", error)
+            else:
+                provisioner = self.provisioner
+                provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
+                provisioner.cwd, ACTIVE.forked = ACTIVE.workdir, True
+                return self._reconcile_connection_info(provisioner.connection_info)
+        return await super()._async_launch_kernel([*ACTIVE.command(), *kernel_cmd], **{**kw, "env": env})

@@ -5,7 +5,8 @@ Each submission is graded in a private nbgrader folder (a copy of the assignment
 the submission): nbgrader's autograde with the hardened Execute step, then generate_feedback
 with the hidden tests removed; the result goes to result.json. The parent (`autograder.batch`)
 copies the results into the class's gradebook, so a worker that is killed leaves nothing
-half-written there.
+half-written there. Grading as root, a worker starts one zygote with its first task, and the
+kernels of all its tasks are forked by it (`autograder.forked_kernel`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autograder.lessons import GRADED_NOTEBOOK
@@ -37,6 +38,8 @@ class Task:
     slot: int  # worker slot: with root, the jail's user id is UID_BASE + slot
     limits: dict
     read_only: list[str]  # host folders the kernel may read (the model cache)
+    slot_folder: str = ""  # the slot's folder for a zygote's kernels (grading as root); "" for none
+    preload: list[str] = field(default_factory=list)  # what the slot's zygote imports: the lesson's modules
 
 
 def _config(work: Path, task: Task):
@@ -79,12 +82,15 @@ def grade(task: Task) -> dict:
     submitted = work / "submitted" / task.student / task.lesson
     submitted.mkdir(parents=True)
     shutil.copy(task.submission, submitted / GRADED_NOTEBOOK)
-    runtime = work / "rt"
-    runtime.mkdir()
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
     uid = sandbox.UID_BASE + task.slot if os.geteuid() == 0 else None
-    sandbox.use(sandbox.Jail(sandbox.Limits(**task.limits), workdir=work / "autograded" / task.student / task.lesson,
-                             runtime_dir=runtime, uid=uid, read_only=[Path(p) for p in task.read_only]))
+    if ZYGOTE is None:  # a jail of its own, working in the folder nbgrader executes the notebook in
+        kernel_dir, runtime = work / "autograded" / task.student / task.lesson, work / "rt"
+    else:  # a folder in the zygote's slot; the zygote removes it before the next kernel
+        kernel_dir, runtime = _slot_task_folder(ZYGOTE.folder)
+    runtime.mkdir(exist_ok=True)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
+    sandbox.use(sandbox.Jail(sandbox.Limits(**task.limits), workdir=kernel_dir, runtime_dir=runtime, uid=uid,
+                             read_only=[Path(p) for p in task.read_only], zygote=ZYGOTE))
     api = NbGraderAPI(config=_config(work, task))
     with no_stderr():
         result = api.autograde(task.lesson, task.student, force=True, create=True)
@@ -106,9 +112,40 @@ def grade(task: Task) -> dict:
     feedback = work / "feedback" / task.student / task.lesson / "exercise.html"
     add_notes(feedback, found)
     return {"cells": cells, "notes": found, "autograded": str(graded), "feedback": str(feedback),
-            "kernel_peak_rss": sandbox.ACTIVE.peak_rss,
+            "kernel_peak_rss": sandbox.ACTIVE.peak_rss, "kernel_forked": sandbox.ACTIVE.forked,
             "worker_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "seconds": time.perf_counter() - start}
+
+
+def _slot_task_folder(slot: Path) -> tuple[Path, Path]:
+    """(working folder, socket folder) for one kernel, in a folder of the slot that only root can list."""
+    import tempfile
+
+    task = Path(tempfile.mkdtemp(dir=slot))
+    task.chmod(0o711)
+    (task / "work").mkdir()
+    (task / "rt").mkdir()
+    return task / "work", task / "rt"
+
+
+def start_zygote(task: Task):
+    """The slot's zygote (grading as root, in the jail of the first task's limits), or None, said on stderr."""
+    from autograder import sandbox
+    from autograder.forked_kernel import Zygote
+
+    if not task.slot_folder or os.geteuid() != 0 or shutil.which("bwrap") is None:
+        return None
+    folder = Path(task.slot_folder) / "jail"
+    folder.mkdir(mode=0o711)
+    jail = sandbox.Jail(sandbox.Limits(**task.limits), workdir=folder, runtime_dir=folder,
+                        uid=sandbox.UID_BASE + task.slot, read_only=[Path(p) for p in task.read_only])
+    zygote, why = Zygote.start(jail, task.preload, Path(task.slot_folder) / "zygote.log")
+    if zygote is None:
+        print(f"worker {task.slot}: kernels start one jail each (the zygote: {why})", file=sys.stderr, flush=True)
+    return zygote
+
+
+ZYGOTE = None  # this worker slot's zygote, if it has one
 
 
 def notes(submitted, executed) -> list[str]:
@@ -185,8 +222,15 @@ def serve() -> int:
     v4 = nbformat.v4  # one page rendered here loads the lexers and Markdown parser every feedback page uses
     HTMLExporter().from_notebook_node(v4.new_notebook(cells=[v4.new_markdown_cell("*a*"), v4.new_code_cell("a = 1")]))
     _die_with_parent()
+    global ZYGOTE
+    started = False
     for line in sys.stdin:
         task_file, timeout = line.rstrip("\n").split("\t")
+        if not started:  # the first task says the slot, its limits and the lesson's modules
+            started = True
+            ZYGOTE = start_zygote(Task(**json.loads(Path(task_file).read_text())))
+        elif ZYGOTE is not None and ZYGOTE.process.poll() is not None:  # it died: kernels start one jail each
+            ZYGOTE = None
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: its own process group, so that a kill reaches what it started

@@ -10,7 +10,9 @@ machine, one after the other, and prints submissions per minute, the speed-ups, 
 run kept the machine busy (core-seconds, all processes) and how many cores that averages, the peak
 memory of each worker (its own process plus its kernel's), and where the scores differ. Plain
 nbgrader's kernel already runs torch on every core, so -j N can beat it by at most
-N x its seconds / the core-seconds -j N needs; the last line prints that ceiling. Cases that only
+N x its seconds / the core-seconds -j N needs; the last line prints that ceiling. Run as root,
+`course grade` forks each kernel from a worker's zygote that imported the lesson's libraries once
+(docs/grading.md), which is where most of its saving comes from. Cases that only
 wait for a time limit (endless loops, sleeps) are left out: they measure the limit, not the grader.
 Run it on an idle machine: the three runs share it with nothing else.
 """
@@ -95,8 +97,8 @@ def plain_nbgrader(folder: Path, work: Path, lesson: str) -> tuple[float, dict[s
     return seconds, totals
 
 
-def course_grade(folder: Path, out: Path, lesson: str, jobs: int) -> tuple[float, dict[str, float], list[int]]:
-    """`course grade -j jobs`: (seconds, totals, peak bytes per worker: its process + its kernel)."""
+def course_grade(folder: Path, out: Path, lesson: str, jobs: int) -> tuple[float, dict[str, float], list[int], str]:
+    """`course grade -j jobs`: (seconds, totals, peak bytes per worker: its process + its kernel, kernels forked)."""
     start = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).parent / "course"), "grade", lesson, str(folder), "--out", str(out),
                            "-j", str(jobs)], cwd=ROOT, capture_output=True, text=True)
@@ -105,7 +107,8 @@ def course_grade(folder: Path, out: Path, lesson: str, jobs: int) -> tuple[float
     records = [json.loads(line) for line in (out / "ledger.jsonl").read_text().splitlines()]
     totals = {r["student"]: sum(c["points"] for c in r["cells"]) for r in records}
     peaks = [r["kernel_peak_rss"] + r["extra"].get("worker_peak_rss", 0) for r in records if r["kernel_peak_rss"]]
-    return seconds, totals, peaks
+    ran = [r for r in records if r["kernel_peak_rss"]]  # the ones that got as far as a kernel
+    return seconds, totals, peaks, f"{sum(r['extra'].get('kernel_forked', False) for r in ran)} of {len(ran)}"
 
 
 def main() -> None:
@@ -123,20 +126,20 @@ def main() -> None:
         print(f"{args.n} submissions of {args.lesson} on {os.cpu_count()} cores; running plain nbgrader ...", flush=True)
         before = busy_core_seconds()
         plain_s, plain = plain_nbgrader(folder, Path(tmp) / "plain", args.lesson)
-        rows = [("plain nbgrader autograde (sequential)", plain_s, busy_core_seconds() - before, None)]
+        rows = [("plain nbgrader autograde (sequential)", plain_s, busy_core_seconds() - before, None, "")]
         results, core_seconds = {}, {}
         for jobs in (1, 2):
             print(f"running course grade -j {jobs} ...", flush=True)
             before = busy_core_seconds()
-            seconds, totals, peaks = course_grade(folder, Path(tmp) / f"j{jobs}", args.lesson, jobs)
+            seconds, totals, peaks, forked = course_grade(folder, Path(tmp) / f"j{jobs}", args.lesson, jobs)
             results[jobs], core_seconds[jobs] = totals, busy_core_seconds() - before
-            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, core_seconds[jobs], peaks))
+            rows.append((f"course grade -j {jobs} (sandboxed)", seconds, core_seconds[jobs], peaks, forked))
     print(f"\n{'run':40s} {'seconds':>8s} {'subs/min':>9s} {'vs plain':>9s} {'core-s':>7s} {'cores':>6s}"
-          "  peak memory per worker (median / max)")
-    for name, seconds, core_s, peaks in rows:
+          f"  {'kernels forked':>14s}  peak memory per worker (median / max)")
+    for name, seconds, core_s, peaks, forked in rows:
         memory = (f"{statistics.median(peaks) / MiB:.0f} / {max(peaks) / MiB:.0f} MiB" if peaks else "")
         print(f"{name:40s} {seconds:8.1f} {args.n / seconds * 60:9.2f} {plain_s / seconds:8.2f}x {core_s:7.0f} "
-              f"{core_s / seconds:6.2f}  {memory}")
+              f"{core_s / seconds:6.2f}  {forked:>14s}  {memory}")
     cores = min(2, os.cpu_count() or 1)
     print(f"\nceiling: -j 2 using {cores} cores fully, with the core-seconds it needed, would take "
           f"{core_seconds[2] / cores:.1f} s: {plain_s * cores / core_seconds[2]:.2f}x plain")

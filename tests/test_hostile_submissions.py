@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -343,6 +344,12 @@ def test_nothing_reached_the_network_or_other_students(graded):
     assert after == graded["before"], "a submission changed another student's file"
     reference = graded["out"] / "autograded" / "reference" / LESSON / "exercise.ipynb"
     assert b"overwritten" not in reference.read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None, reason="zygotes serve a grader run as root")
+def test_as_root_every_kernel_is_forked_by_a_workers_zygote(graded):
+    ran = {student: r["extra"]["kernel_forked"] for student, r in graded["ledger"].items() if r["kernel_peak_rss"]}
+    assert len(ran) >= 20 and all(ran.values()), ran
 
 
 def test_output_is_capped_in_the_saved_notebook(graded):
