@@ -362,7 +362,8 @@ class Grader:
         if slot not in self.servers or self.servers[slot].poll() is not None:
             # graded cells run at smoke size whatever the machine; the model cache is the one the jail shows
             env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": str(cache_root())}
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))  # each worker its cores
+            if self.jobs > 1:  # one core's worth of threads per worker
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
             self.slot_folders.setdefault(slot, Path(tempfile.mkdtemp(prefix="course-slot-", dir="/tmp")))
             self.servers[slot] = subprocess.Popen([sys.executable, "-m", "autograder.worker"], env=env, text=True,
                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
