@@ -21,6 +21,7 @@ content.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import html
@@ -302,6 +303,14 @@ def add_roster(course: Course, students: list[Student]) -> None:
                                                        if k != "id" and v is not None})
 
 
+def slot_cpus(slot: int, jobs: int, cpus: list[int]) -> set[int]:
+    """The CPUs worker `slot` and its kernels run on: its share of `cpus`, so that a submission that
+    spins or forks slows only its own slot (slots share CPUs round-robin when jobs outnumber them)."""
+    if jobs >= len(cpus):
+        return {cpus[slot % len(cpus)]}
+    return set(cpus[slot * len(cpus) // jobs:(slot + 1) * len(cpus) // jobs])
+
+
 class Grader:
     """Runs the workers and records their results in OUT."""
 
@@ -348,7 +357,8 @@ class Grader:
             if "failure" in result:
                 return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
             record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
-                            {"worker_peak_rss": result["worker_peak_rss"], "kernel_forked": result["kernel_forked"]},
+                            {"worker_peak_rss": result["worker_peak_rss"], "kernel_forked": result["kernel_forked"],
+                             "kernel_cpus": result["kernel_cpus"]},
                             self.lesson, self.course.source_sha)
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}
@@ -362,11 +372,14 @@ class Grader:
         if slot not in self.servers or self.servers[slot].poll() is not None:
             # graded cells run at smoke size whatever the machine; the model cache is the one the jail shows
             env = {**os.environ, "COURSE_PROFILE": "smoke", "COURSE_CACHE": str(cache_root())}
-            if self.jobs > 1:  # one core's worth of threads per worker
-                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            cpus = slot_cpus(slot, self.jobs, sorted(os.sched_getaffinity(0)))
+            if self.jobs > 1:  # as many threads as it has cores
+                env["OMP_NUM_THREADS"] = str(len(cpus))
             self.slot_folders.setdefault(slot, Path(tempfile.mkdtemp(prefix="course-slot-", dir="/tmp")))
             self.servers[slot] = subprocess.Popen([sys.executable, "-m", "autograder.worker"], env=env, text=True,
                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            with contextlib.suppress(ProcessLookupError):  # before its first task: its zygote and kernels inherit it
+                os.sched_setaffinity(self.servers[slot].pid, cpus)
         return self.servers[slot]
 
     def stop(self) -> None:

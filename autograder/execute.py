@@ -16,6 +16,8 @@ without one.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -84,6 +86,8 @@ class SandboxedExecute(Execute):
             await super().async_execute_cell(cell, cell_index, execution_count, store_history)
             if sandbox.ACTIVE is not None and self.km.has_kernel:
                 sandbox.ACTIVE.peak_rss = max(sandbox.ACTIVE.peak_rss, sandbox.peak_rss(self.km.provisioner.pid))
+                with contextlib.suppress(OSError):  # a kernel that has just died
+                    sandbox.ACTIVE.cpus = sorted(os.sched_getaffinity(self.km.provisioner.pid))
             return cell
         except DeadKernelError:
             self._stopped = f"the kernel died in cell {cell_index}"

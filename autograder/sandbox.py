@@ -65,6 +65,7 @@ class Jail:
     uid: int | None = None  # run as this user (grading as root); None: keep the caller's
     read_only: list[Path] = field(default_factory=list)  # extra host folders to show, read-only
     peak_rss: int = 0  # the kernel's peak memory, as last measured
+    cpus: list[int] = field(default_factory=list)  # the CPUs the kernel may run on, as last measured
     forked: bool = False  # the kernel was forked by the zygote (else started in a jail of its own)
     bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
     zygote: Zygote | None = None  # the slot's zygote: kernels are forked by it instead of started

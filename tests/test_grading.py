@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.batch import slot_cpus
 from autograder.build import nbgrader_failure
 from conftest import COURSE, ROOT, run_course
 from course.notebooks import graded_cells, read_notebook
@@ -93,6 +94,13 @@ def test_nbgrader_failure_names_its_cause():
     error = "Traceback...\nnbgrader.converters.base.NbGraderException: Please see the the above traceback"
     assert nbgrader_failure({"log": log, "error": error}) == "FileNotFoundError: [Errno 2] No such file or directory: 'alembic'"
     assert nbgrader_failure({"log": "", "error": "something odd"}) == "something odd"
+
+
+def test_workers_split_the_cores_between_them():
+    assert [slot_cpus(s, 2, [0, 1]) for s in range(2)] == [{0}, {1}]
+    assert [slot_cpus(s, 3, list(range(16))) for s in range(3)] == [set(range(5)), set(range(5, 10)), set(range(10, 16))]
+    assert [slot_cpus(s, 3, [4, 7]) for s in range(3)] == [{4}, {7}, {4}]  # more workers than cores: they share
+    assert slot_cpus(0, 1, [0, 1, 2]) == {0, 1, 2}
 
 
 @pytest.mark.parametrize("lesson", LESSON_POINTS)

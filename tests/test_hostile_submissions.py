@@ -352,6 +352,15 @@ def test_as_root_every_kernel_is_forked_by_a_workers_zygote(graded):
     assert len(ran) >= 20 and all(ran.values()), ran
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two workers share one core")
+def test_each_worker_runs_its_kernels_on_cores_of_its_own(graded):
+    # the fork bomb spins its slot's cores for up to its cell's limit: before, it timed out a neighbour's cell
+    shares = sorted({tuple(r["extra"]["kernel_cpus"]) for r in graded["ledger"].values() if r["kernel_peak_rss"]})
+    half = len(os.sched_getaffinity(0)) // 2
+    assert len(shares) == 2 and not set(shares[0]) & set(shares[1]), shares
+    assert all(len(share) in (half, half + 1) for share in shares), shares
+
+
 def test_output_is_capped_in_the_saved_notebook(graded):
     flooded = graded["out"] / "autograded" / "print_flood" / LESSON / "exercise.ipynb"
     assert flooded.stat().st_size < 4 * 2**20, flooded.stat().st_size  # it printed 60 MB
