@@ -358,7 +358,7 @@ class Grader:
                 return self.zero(sub.student, sha, result["failure"], seconds), {"work": work}
             record = Record(sub.student, sha, result["cells"], "", result["notes"], seconds, result["kernel_peak_rss"],
                             {"worker_peak_rss": result["worker_peak_rss"], "kernel_forked": result["kernel_forked"],
-                             "kernel_cpus": result["kernel_cpus"]},
+                             "kernel_cpus": result["kernel_cpus"], "kernel_killed": result["kernel_killed"]},
                             self.lesson, self.course.source_sha)
             return record, {"autograded": Path(result["autograded"]), "feedback": Path(result["feedback"]),
                             "work": work}

@@ -7,6 +7,8 @@ break grading:
   (as a user expression, which no input transformer rewrites); a failed check fails the cell;
 - the notebook as a whole has a time budget: each cell's limit shrinks to what is left, and
   cells after the budget are not run;
+- a cell that runs past its limit is interrupted and every process the kernel started is killed
+  (a fork bomb's copies would otherwise keep its cores while the later cells run);
 - a kernel that dies (os._exit, a crash, the memory limit) fails the cell it died in, and every
   later cell is marked as not run, instead of the whole submission failing;
 - printed output past `max_output_bytes` is dropped, with a note in the cell.
@@ -97,6 +99,15 @@ class SandboxedExecute(Execute):
 
     # nbclient binds the synchronous name to its own coroutine: bind it to this one
     execute_cell = run_sync(async_execute_cell)
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
+        reply = await super()._async_handle_timeout(timeout, cell)  # interrupts the kernel
+        if sandbox.ACTIVE is not None and self.km.has_kernel:
+            started = self.km.provisioner.pid  # a forked kernel itself, else its jail's first process
+            kernel = started if sandbox.ACTIVE.forked else sandbox.kernel_process(started)
+            if kernel is not None:
+                sandbox.ACTIVE.killed += sandbox.end_descendants(kernel)
+        return reply
 
     async def _guard(self) -> NotebookNode | None:
         """Run the tamper check, as a user expression (no input transformer touches it); its error or None."""

@@ -19,9 +19,12 @@ each kernel it forks gets the same view, limits and user id, in namespaces of it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +69,7 @@ class Jail:
     read_only: list[Path] = field(default_factory=list)  # extra host folders to show, read-only
     peak_rss: int = 0  # the kernel's peak memory, as last measured
     cpus: list[int] = field(default_factory=list)  # the CPUs the kernel may run on, as last measured
+    killed: int = 0  # processes the kernel started that were killed when a cell ran past its limit
     forked: bool = False  # the kernel was forked by the zygote (else started in a jail of its own)
     bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
     zygote: Zygote | None = None  # the slot's zygote: kernels are forked by it instead of started
@@ -154,27 +158,67 @@ def probe(uid: int | None) -> list[str]:
     return missing
 
 
-def peak_rss(pid: int) -> int:
-    """The largest peak resident memory (VmHWM, bytes) among `pid` and its descendants."""
-    parents: dict[int, int] = {}
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process this grader can see: its parent and its state letter (Z: ended, not yet reaped)."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    tree, frontier = {pid}, [pid]
+        found[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return found
+
+
+def _tree(pid: int, processes: dict[int, tuple[int, str]]) -> list[int]:
+    """`pid` and its descendants, parents before children."""
+    tree, frontier = [pid], [pid]
     while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier and child not in tree]
-        tree.update(frontier)
+        frontier = [child for child, (parent, _) in processes.items() if parent in frontier and child not in tree]
+        tree += frontier
+    return tree
+
+
+def peak_rss(pid: int) -> int:
+    """The largest peak resident memory (VmHWM, bytes) among `pid` and its descendants."""
     peak = 0
-    for member in tree:
+    for member in _tree(pid, _processes()):
         try:
             status = Path(f"/proc/{member}/status").read_text()
         except OSError:
             continue
         peak = max([peak] + [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM")])
     return peak
+
+
+def kernel_process(pid: int) -> int | None:
+    """The kernel's own process below `pid`, the jail the grader started: the topmost `python -m ipykernel_launcher`
+    (the jail's own processes name it further on in their command lines)."""
+    for member in _tree(pid, _processes()):
+        try:
+            if Path(f"/proc/{member}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"ipykernel_launcher"]:
+                return member
+        except OSError:
+            continue
+    return None
+
+
+def end_descendants(pid: int, within: float = 5.0) -> int:
+    """Kill every running process `pid` started, directly or not, until none is left or `within` seconds
+    pass (a fork bomb forks while it is killed); how many were killed."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        processes = _processes()
+        alive = [p for p in _tree(pid, processes)[1:] if processes[p][1] != "Z"]
+        if not alive:
+            break
+        for member in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(member, signal.SIGKILL)
+                killed.add(member)
+        time.sleep(0.05)  # a killed process ends once its memory is torn down: 245 copies of a kernel, 4.7 s
+    return len(killed)
 
 
 ACTIVE: Jail | None = None

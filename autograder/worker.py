@@ -113,7 +113,7 @@ def grade(task: Task) -> dict:
     add_notes(feedback, found)
     return {"cells": cells, "notes": found, "autograded": str(graded), "feedback": str(feedback),
             "kernel_peak_rss": sandbox.ACTIVE.peak_rss, "kernel_forked": sandbox.ACTIVE.forked,
-            "kernel_cpus": sandbox.ACTIVE.cpus,
+            "kernel_cpus": sandbox.ACTIVE.cpus, "kernel_killed": sandbox.ACTIVE.killed,
             "worker_peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "seconds": time.perf_counter() - start}
 

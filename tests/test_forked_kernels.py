@@ -18,6 +18,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import sandbox
+from autograder.execute import SandboxedExecute
 from autograder.forked_kernel import Zygote, lesson_imports
 from autograder.worker import Task, _slot_task_folder, start_zygote
 from conftest import ROOT
@@ -45,16 +46,21 @@ def zygote():
         shutil.rmtree(folder)
 
 
-def run(zygote: Zygote, *cells: str) -> list[str]:
-    """Run `cells` in one kernel from `zygote`; each cell's printed text or error, in order."""
+def run(zygote: Zygote, *cells: str, alone: bool = False, cell_timeout: int | None = None) -> list[str]:
+    """Run `cells` in one kernel from `zygote` (alone: in a jail of its own, in the zygote's slot folder); each
+    cell's printed text or error, in order. With `cell_timeout`, as the grader runs them (`SandboxedExecute`)."""
     work, runtime = _slot_task_folder(zygote.folder)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
     sandbox.use(sandbox.Jail(sandbox.Limits(tmp_size=16 * 2**20), workdir=work, runtime_dir=runtime,
-                             uid=sandbox.UID_BASE + SLOT, zygote=zygote))
+                             uid=sandbox.UID_BASE + SLOT, zygote=None if alone else zygote))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     try:
-        NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=sandbox.SandboxKernelManager,
-                       extra_arguments=QUIET_KERNEL_ARGS, allow_errors=True).execute(cwd=str(work))
+        if cell_timeout is None:
+            NotebookClient(nb, timeout=60, kernel_name="python3", kernel_manager_class=sandbox.SandboxKernelManager,
+                           extra_arguments=QUIET_KERNEL_ARGS, allow_errors=True).execute(cwd=str(work))
+        else:
+            SandboxedExecute(timeout=cell_timeout, kernel_name="python3", extra_arguments=QUIET_KERNEL_ARGS
+                             ).preprocess(nb, {"metadata": {"path": str(work)}})
     finally:
         sandbox.use(None)
     return ["".join(o.get("text", "") if o.output_type == "stream" else f"{o.get('ename')}: {o.get('evalue')}"
@@ -127,6 +133,19 @@ def test_a_kernel_cannot_reach_the_zygote_or_the_network(zygote):
     assert network.startswith("OSError") and "unreachable" in network
     assert zygote.process.poll() is None
     assert run(zygote, "print(6 * 7)") == ["42"]
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["forked", "alone"])
+def test_a_cell_past_its_limit_leaves_no_process_running(zygote, alone):
+    # the process the cell started ignores the interrupt; before, it spun on the kernel's cores for the rest of
+    # the notebook (the corpus's fork bomb: 246 such processes, and the cells after it ran 20 s late)
+    spun, ended = run(zygote,
+                      "import os, signal, time\nchild = os.fork()\nif child == 0:\n"
+                      "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass\n"
+                      "time.sleep(600)",
+                      "print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))", alone=alone, cell_timeout=3)
+    assert spun.endswith("CellTimeoutError:"), spun
+    assert ended == "-9", ended  # killed, while the kernel goes on
 
 
 def test_a_kernel_dies_when_its_task_does(zygote):

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -359,6 +360,17 @@ def test_each_worker_runs_its_kernels_on_cores_of_its_own(graded):
     half = len(os.sched_getaffinity(0)) // 2
     assert len(shares) == 2 and not set(shares[0]) & set(shares[1]), shares
     assert all(len(share) in (half, half + 1) for share in shares), shares
+
+
+def test_a_cell_past_its_limit_leaves_nothing_running_for_the_cells_after_it(graded):
+    killed = {student: r["extra"]["kernel_killed"] for student, r in graded["ledger"].items() if r["kernel_peak_rss"]}
+    assert killed["fork_bomb"] >= 100 and killed["infinite_loop"] == killed["notebook_timeout"] == 0, killed
+    cells = json.loads((graded["out"] / "autograded" / "fork_bomb" / LESSON / "exercise.ipynb").read_text())["cells"]
+    ran = [c for c in cells if "shell.execute_reply" in c.get("metadata", {}).get("execution", {})]
+    bomb = next(i for i, c in enumerate(ran) if "os.fork()" in _source(c))
+    ended = [datetime.fromisoformat(c["metadata"]["execution"]["shell.execute_reply"].rstrip("Z")) for c in ran]
+    after = (ended[-1] - ended[bomb]).total_seconds()
+    assert after < 15, after  # a correct notebook takes 5.5 s; with the bomb's copies left running, 25 s
 
 
 def test_output_is_capped_in_the_saved_notebook(graded):
