@@ -12,10 +12,7 @@ break grading:
 - a kernel that dies (os._exit, a crash, the memory limit) fails the cell it died in, and every
   later cell is marked as not run, instead of the whole submission failing;
 - printed output past `max_output_bytes` is dropped, with a note in the cell;
-- the shell channel is polled a tenth of a second at a time: nbclient answers an Output widget's display with
-  a message on the shell socket while it waits there for the cell's reply, and that send can eat
-  the socket's wake-up, so a reply that has come is not seen until the wait's timeout (the cell
-  after lesson 06's rank explorer waited the whole 180 s cell limit, in 3 of 9 runs).
+- each cell's reply is read as it comes, even after a widget (`course.notebook_client`).
 A cell that is not run gets an error output, because nbgrader gives full points to a test cell
 without one.
 """
@@ -25,9 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from queue import Empty
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
@@ -37,6 +32,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
 from autograder import sandbox
+from course.notebook_client import SteadyShell
 from course.units import MiB
 
 GUARD_SETUP = (Path(__file__).parent / "kernel_guard.py").read_text()
@@ -45,24 +41,6 @@ TAMPERING = "TamperingError"
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
 TRUNCATED = "[grader] output truncated: this notebook printed more than {}"
-
-
-SHELL_POLL_S = 0.1
-
-
-def polled_in_steps(get_msg: Callable[..., Awaitable[dict]]) -> Callable[..., Awaitable[dict]]:
-    """A channel's `get_msg` that waits at most SHELL_POLL_S per poll: each new poll reads the socket's
-    state afresh, so a message whose wake-up was lost is found within a step, not at the timeout."""
-    async def get(timeout: float | None = None) -> dict:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = SHELL_POLL_S if deadline is None else deadline - time.monotonic()
-            try:
-                return await get_msg(timeout=max(0.0, min(SHELL_POLL_S, left)))
-            except Empty:
-                if left <= SHELL_POLL_S:
-                    raise
-    return get
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -75,7 +53,7 @@ def is_test_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(nb.get("grade")) and not nb.get("solution")
 
 
-class SandboxedExecute(Execute):
+class SandboxedExecute(SteadyShell, Execute):
     """Execute with the course's jail, tamper check, notebook time budget and output cap."""
 
     notebook_timeout = Integer(900, help="seconds for the whole notebook").tag(config=True)
@@ -123,13 +101,6 @@ class SandboxedExecute(Execute):
 
     # nbclient binds the synchronous name to its own coroutine: bind it to this one
     execute_cell = run_sync(async_execute_cell)
-
-    async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
-        kc.shell_channel.get_msg = polled_in_steps(kc.shell_channel.get_msg)
-        return kc
-
-    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
         reply = await super()._async_handle_timeout(timeout, cell)  # interrupts the kernel

@@ -63,7 +63,7 @@ def cell_points(cell) -> float:
 
 def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> list[TestResult]:
     """Execute `notebook` in a fresh kernel and score its test cells as nbgrader would."""
-    from nbclient import NotebookClient
+    from course.notebook_client import SteadyNotebookClient
 
     require_lesson(lesson)
     path = Path(notebook)
@@ -73,7 +73,7 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
         raise CourseError(f"{path}: this notebook belongs to lesson {recorded!r}, not {lesson!r}")
     if not graded_cells(nb, tests_only=True):
         raise CourseError(f"{path}: no graded test cells: is this the exercise notebook of {lesson}?")
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+    client = SteadyNotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
                             extra_arguments=QUIET_KERNEL_ARGS,
                             resources={"metadata": {"path": str(path.resolve().parent)}})
     with environ(COURSE_CHECKING="1"):  # a run_check cell inside the notebook must not recurse

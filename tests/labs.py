@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import nbformat
-from nbclient import NotebookClient
-
 from conftest import ROOT
+from course.notebook_client import SteadyNotebookClient
 
 
 def run_lab(lesson: str) -> tuple[str, list[dict], dict]:
@@ -16,7 +15,7 @@ def run_lab(lesson: str) -> tuple[str, list[dict], dict]:
     Fails if any cell raises or writes to stderr.
     """
     nb = nbformat.read(ROOT / "lessons" / lesson / "lab.ipynb", as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    SteadyNotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "lessons" / lesson)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]

@@ -1,12 +1,16 @@
-"""The grader's Execute step (autograder.execute), on a kernel outside the jail."""
+"""course.notebook_client: each cell's reply is read as it comes, in `course check`, the labs' tests and
+the grader's Execute step (on a kernel outside the jail here)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import nbformat
+import pytest
 
 from autograder.execute import SandboxedExecute
+from course.notebook_client import SteadyNotebookClient
 from course.notebooks import QUIET_KERNEL_ARGS
 
 # an Output widget shown with many displays in it: nbclient answers each display with a message on the
@@ -18,13 +22,22 @@ def _at(cell: nbformat.NotebookNode, key: str) -> datetime:
     return datetime.fromisoformat(cell.metadata["execution"][key].rstrip("Z"))
 
 
-def test_a_reply_that_comes_while_nbclient_answers_a_widget_is_read_at_once(tmp_path):
+def _run(client: str, nb: nbformat.NotebookNode, folder: Path) -> None:
+    if client == "grader":
+        SandboxedExecute(timeout=10, kernel_name="python3", extra_arguments=QUIET_KERNEL_ARGS
+                         ).preprocess(nb, {"metadata": {"path": str(folder)}})
+    else:
+        SteadyNotebookClient(nb, timeout=10, kernel_name="python3", extra_arguments=QUIET_KERNEL_ARGS,
+                             record_timing=True, resources={"metadata": {"path": str(folder)}}).execute()
+
+
+@pytest.mark.parametrize("client", ["grader", "check"])
+def test_a_reply_that_comes_while_nbclient_answers_a_widget_is_read_at_once(tmp_path, client):
     cells = [nbformat.v4.new_code_cell("import ipywidgets as w\nfrom IPython.display import display")]
     for _ in range(10):
         cells += [nbformat.v4.new_code_cell(WIDGET_CELL), nbformat.v4.new_code_cell("6 * 7")]
     nb = nbformat.v4.new_notebook(cells=cells)
-    SandboxedExecute(timeout=10, kernel_name="python3", extra_arguments=QUIET_KERNEL_ARGS
-                     ).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    _run(client, nb, tmp_path)
     assert not [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     waits = [(_at(after, "iopub.execute_input") - _at(before, "shell.execute_reply")).total_seconds()
              for before, after in zip(nb.cells, nb.cells[1:])]
