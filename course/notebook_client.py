@@ -29,7 +29,7 @@ def polled_in_steps(get_msg: Callable[..., Awaitable[dict]]) -> Callable[..., Aw
             try:
                 return await get_msg(timeout=max(0.0, min(STEP_S, left)))
             except Empty:
-                if left <= STEP_S:
+                if deadline is not None and left <= STEP_S:
                     raise
     return get
 
