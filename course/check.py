@@ -74,8 +74,8 @@ def check(lesson: str, notebook: str | Path, timeout: int = CHECK_TIMEOUT_S) -> 
     if not graded_cells(nb, tests_only=True):
         raise CourseError(f"{path}: no graded test cells: is this the exercise notebook of {lesson}?")
     client = SteadyNotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            extra_arguments=QUIET_KERNEL_ARGS,
-                            resources={"metadata": {"path": str(path.resolve().parent)}})
+                                  extra_arguments=QUIET_KERNEL_ARGS,
+                                  resources={"metadata": {"path": str(path.resolve().parent)}})
     with environ(COURSE_CHECKING="1"):  # a run_check cell inside the notebook must not recurse
         client.execute()
     results = []

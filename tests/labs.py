@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+
 from conftest import ROOT
 from course.notebook_client import SteadyNotebookClient
 
@@ -16,7 +17,7 @@ def run_lab(lesson: str) -> tuple[str, list[dict], dict]:
     """
     nb = nbformat.read(ROOT / "lessons" / lesson / "lab.ipynb", as_version=4)
     SteadyNotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "lessons" / lesson)}}).execute()
+                         resources={"metadata": {"path": str(ROOT / "lessons" / lesson)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, stderr
